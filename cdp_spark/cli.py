@@ -1,0 +1,327 @@
+"""The ``cdp-spark`` command.
+
+Exit codes: 0 success, 1 a stage or command failed, 2 configuration invalid, 3 runtime
+unavailable (Java, jars), 4 quality gate, 5 another run holds the date's lock. ``run`` ends
+with one ``CDP_RUN status=...`` line on stdout that schedulers can parse.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cdp_spark import __version__
+from cdp_spark.config import Config, load_config
+from cdp_spark.errors import CdpSparkError
+from cdp_spark.logs import configure_logging
+
+log = logging.getLogger("cdp_spark.cli")
+console = Console()
+err_console = Console(stderr=True)
+
+app = typer.Typer(
+    name="cdp-spark",
+    help="Customer Data Platform on Spark and Delta Lake: ingest, cleanse, resolve identities, build profiles.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+bench_app = typer.Typer(help="Benchmarks; each writes a JSON result file.", no_args_is_help=True)
+table_app = typer.Typer(help="Inspect and maintain lake tables.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+app.add_typer(table_app, name="table")
+
+
+class _State:
+    config_path: Path | None = None
+    workspace: str | None = None
+    log_level: str = "INFO"
+
+
+state = _State()
+
+
+@app.callback()
+def _main(
+    config: Path | None = typer.Option(None, "--config", "-c", help="Main config file (default conf/local.yaml or $CDP_SPARK_CONFIG)."),
+    workspace: str | None = typer.Option(None, "--workspace", "-w", help="Workspace folder (overrides config and $CDP_SPARK_WORKSPACE)."),
+    log_level: str = typer.Option("INFO", "--log-level", help="DEBUG, INFO, WARNING or ERROR."),
+) -> None:
+    state.config_path = config
+    state.workspace = workspace
+    state.log_level = log_level
+    configure_logging(log_level)
+
+
+def _config(extra: dict[str, Any] | None = None) -> Config:
+    overrides: dict[str, Any] = dict(extra or {})
+    if state.workspace:
+        overrides["workspace"] = state.workspace
+    return load_config(state.config_path, overrides=overrides)
+
+
+def _context(extra: dict[str, Any] | None = None) -> Any:
+    from cdp_spark.context import CdpContext
+
+    return CdpContext.create(_config(extra))
+
+
+def _fail(exc: BaseException) -> typer.Exit:
+    code = exc.exit_code if isinstance(exc, CdpSparkError) else 1
+    err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+    return typer.Exit(code)
+
+
+def _parse_date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"expected a date as YYYY-MM-DD, got {value!r}") from None
+
+
+@app.command()
+def version() -> None:
+    """Print the cdp-spark, Spark and delta-rs versions (does not start Spark)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as pkg_version
+
+    def v(name: str) -> str:
+        try:
+            return pkg_version(name)
+        except PackageNotFoundError:
+            return "not installed"
+
+    console.print(f"cdp-spark {__version__}")
+    for name in ("pyspark", "deltalake", "pyarrow", "mlflow", "delta-spark", "graphframes-py"):
+        console.print(f"  {name} {v(name)}")
+
+
+@app.command()
+def validate() -> None:
+    """Check every config file without starting Spark; report all problems at once."""
+    try:
+        config = _config()
+    except CdpSparkError as exc:
+        raise _fail(exc) from exc
+    console.print(f"[green]ok[/] {config.source}: workspace={config.workspace}")
+    for name in sorted(config.domains):
+        console.print(f"[green]ok[/] {config.conf_dir}/{name}")
+    from cdp_spark.pipeline import registered_stages
+
+    console.print(f"stages: {', '.join(registered_stages()) or '(none registered)'}")
+
+
+@app.command()
+def doctor() -> None:
+    """Check Java, Spark, the runtime, optional jars, the workspace and the MLflow store."""
+    problems = 0
+    try:
+        config = _config()
+    except CdpSparkError as exc:
+        raise _fail(exc) from exc
+    from cdp_spark.session import find_java
+
+    try:
+        java = find_java()
+        console.print(f"[green]ok[/] Java {java.version} from {java.source} ({java.home})")
+    except CdpSparkError as exc:
+        raise _fail(exc) from exc
+    ws = Path(config.workspace)
+    try:
+        ws.mkdir(parents=True, exist_ok=True)
+        probe = ws / ".doctor-probe"
+        probe.write_text("ok")
+        probe.unlink()
+        console.print(f"[green]ok[/] workspace {ws.resolve()} is writable")
+    except OSError as exc:
+        problems += 1
+        console.print(f"[red]!![/] workspace {ws} is not writable: {exc}")
+    try:
+        ctx = _context()
+    except CdpSparkError as exc:
+        raise _fail(exc) from exc
+    rt = ctx.runtime
+    console.print(f"[green]ok[/] Spark {rt.spark_version} master={rt.master}")
+    console.print(f"[green]ok[/] runtime: [bold]{rt.kind}[/] ({rt.reason})")
+    console.print(f"    delta-spark: {rt.delta_spark_version or 'not on classpath (embedded runtime uses delta-rs)'}")
+    console.print(f"    GraphFrames: {'on classpath' if rt.graphframes_available else 'not on classpath (native connected components)'}")
+    for warning in rt.warnings:
+        problems += 1
+        console.print(f"[yellow]!![/] {warning}")
+    try:
+        import deltalake
+
+        console.print(f"[green]ok[/] deltalake (delta-rs) {deltalake.__version__}")
+    except ImportError:
+        problems += 1
+        console.print("[red]!![/] deltalake is not installed")
+    try:
+        import mlflow
+
+        console.print(f"[green]ok[/] MLflow {mlflow.__version__}, tracking store {ctx.workspace.mlflow_uri}")
+    except ImportError:
+        problems += 1
+        console.print("[red]!![/] mlflow is not installed")
+    console.print(f"CDP_DOCTOR status={'ok' if problems == 0 else 'warnings'} runtime={rt.kind} problems={problems}")
+
+
+@app.command()
+def stages() -> None:
+    """List the registered stages in run order with their dependencies."""
+    from cdp_spark.pipeline import registered_stages
+
+    table = Table("stage", "depends on", "description")
+    for st in registered_stages().values():
+        table.add_row(st.name, ", ".join(st.depends_on) or "-", st.description)
+    console.print(table)
+
+
+@app.command()
+def run(
+    target: str = typer.Argument(..., help="A stage name, or 'nightly' for all stages."),
+    run_date: str = typer.Option(..., "--date", "-d", help="Business date YYYY-MM-DD (always explicit)."),
+    force: bool = typer.Option(False, "--force", help="Rerun stages that already succeeded for this date."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan without starting Spark."),
+    accept_merges: bool = typer.Option(False, "--accept-merges", help="Publish identity merges the quality gate stopped."),
+    full: bool = typer.Option(False, "--full", help="Full rebuild instead of incremental where a stage supports it."),
+) -> None:
+    """Run a stage or the nightly pipeline for one date; resumes a failed date."""
+    from cdp_spark.pipeline import plan, run_pipeline
+
+    day = _parse_date(run_date)
+    try:
+        stages_to_run = plan(target)
+        if dry_run:
+            _config()
+            for i, st in enumerate(stages_to_run, 1):
+                console.print(f"{i}. {st.name}" + (f"  (after {', '.join(st.depends_on)})" if st.depends_on else ""))
+            console.print(f"CDP_PLAN target={target} date={day.isoformat()} stages={len(stages_to_run)}")
+            return
+        ctx = _context()
+        with console.status(f"running {target} for {day}") as status:
+
+            def on_event(name: str, event: str) -> None:
+                if event == "started":
+                    status.update(f"[bold]{name}[/] running ({target} {day})")
+                else:
+                    colour = {"succeeded": "green", "skipped": "cyan"}.get(event, "red")
+                    console.print(f"[{colour}]{event:>9}[/] {name}")
+
+            outcome = run_pipeline(
+                ctx, target, day, force=force, options={"accept_merges": accept_merges, "full": full}, on_event=on_event
+            )
+    except CdpSparkError as exc:
+        raise _fail(exc) from exc
+    for st in outcome.stages:
+        if st.error:
+            err_console.print(f"[red]{st.stage}[/]: {st.error}", highlight=False)
+    typer.echo(outcome.summary_line())
+    if not outcome.ok:
+        raise typer.Exit(1)
+
+
+# ------------------------------------------------------------------ tables
+
+
+@table_app.command("history")
+def table_history(name: str, limit: int = typer.Option(10, help="Most recent versions to show.")) -> None:
+    """Versions of a table with operation and metrics."""
+    try:
+        ctx = _context()
+        rows = ctx.store.history(name, limit=limit)
+    except CdpSparkError as exc:
+        raise _fail(exc) from exc
+    table = Table("version", "timestamp", "operation", "details")
+    for h in rows:
+        ts = h.get("timestamp")
+        when = datetime.utcfromtimestamp(ts / 1000).isoformat(timespec="seconds") if isinstance(ts, int) else str(ts)
+        details = {k: v for k, v in h.items() if k.startswith("cdp.") or k == "operationParameters"}
+        table.add_row(str(h.get("version")), when, str(h.get("operation")), json.dumps(details, default=str)[:120])
+    console.print(table)
+
+
+@table_app.command("show")
+def table_show(name: str, limit: int = typer.Option(20), version_: int | None = typer.Option(None, "--version")) -> None:
+    """Print rows of a table (optionally as of a version)."""
+    try:
+        ctx = _context()
+        df = ctx.store.read(name, version=version_)
+    except CdpSparkError as exc:
+        raise _fail(exc) from exc
+    typer.echo(df._jdf.showString(limit, 40, False) if hasattr(df, "_jdf") else str(df.limit(limit).collect()))
+
+
+@table_app.command("vacuum")
+def table_vacuum(
+    name: str,
+    retention_hours: int | None = typer.Option(None, help="Default from storage.vacuum_retention_hours."),
+    dry_run: bool = typer.Option(False, "--dry-run"),
+) -> None:
+    """Delete files no longer referenced within the retention window."""
+    try:
+        removed = _context().store.maintenance.vacuum(name, retention_hours=retention_hours, dry_run=dry_run)
+    except CdpSparkError as exc:
+        raise _fail(exc) from exc
+    console.print(f"{'would remove' if dry_run else 'removed'} {len(removed)} files")
+
+
+@table_app.command("optimize")
+def table_optimize(name: str, target_file_mb: int | None = typer.Option(None)) -> None:
+    """Compact small files (data unchanged)."""
+    try:
+        result = _context().store.maintenance.optimize(name, target_file_mb=target_file_mb)
+    except CdpSparkError as exc:
+        raise _fail(exc) from exc
+    console.print(f"version {result.version}: {result.files_removed} files compacted into {result.files_added}")
+
+
+# ------------------------------------------------------------------ benchmarks
+
+
+def _write_bench(name: str, result: dict[str, Any], out: Path | None, workspace: Path) -> Path:
+    path = out or workspace / "bench" / f"{name}-{datetime.utcnow():%Y%m%dT%H%M%S}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2, default=str))
+    return path
+
+
+@bench_app.command("storage")
+def bench_storage(
+    rows: int = typer.Option(5_000_000, help="Rows of the 10-column table."),
+    repeats: int = typer.Option(3, help="Alternating repetitions of baseline and store."),
+    out: Path | None = typer.Option(None, help="JSON result path (default <workspace>/bench/)."),
+) -> None:
+    """Embedded store append vs plain df.write.parquet, and a 1% merge (same process)."""
+    from cdp_spark.bench_storage import run_storage_benchmark
+
+    try:
+        ctx = _context()
+        result = run_storage_benchmark(ctx, rows=rows, repeats=repeats)
+    except CdpSparkError as exc:
+        raise _fail(exc) from exc
+    path = _write_bench("storage", result, out, ctx.workspace.root)
+    console.print_json(json.dumps(result, default=str))
+    typer.echo(f"CDP_BENCH name=storage result={path}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    try:
+        app()
+    except CdpSparkError as exc:  # pragma: no cover - commands convert their own errors
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

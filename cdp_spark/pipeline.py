@@ -1,0 +1,393 @@
+"""Stage graph and runner: ``cdp-spark run <stage|nightly> --date D``.
+
+Why it looks like this:
+
+* Schedulers retry. A rerun of a date must resume where the last attempt failed and must not
+  redo (or double-append) what already succeeded, so every stage execution is recorded in
+  ``ops.runs`` and succeeded stages are skipped unless ``--force``.
+* Stages write with idempotency tokens (:meth:`RunContext.txn`) whose version is the date's
+  *generation*: the same for a resume, bumped by ``--force``. A stage that died after some of
+  its commits re-commits nothing twice.
+* Two runs for one date must not race: a lock file per date refuses the second one with a
+  message naming the holder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import socket
+import time
+import traceback
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from cdp_spark.errors import CdpSparkError, ConcurrentRunError
+from cdp_spark.storage import Txn
+
+if TYPE_CHECKING:
+    from pyspark.sql.types import StructType
+
+    from cdp_spark.context import CdpContext
+
+log = logging.getLogger(__name__)
+
+RUNS_TABLE = "ops.runs"
+NIGHTLY = "nightly"
+Status = Literal["succeeded", "failed", "blocked", "skipped"]
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What a stage knows about the run it is part of."""
+
+    run_id: str
+    run_date: date
+    stage: str
+    generation: int
+    force: bool = False
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def txn(self, table: str) -> Txn:
+        """Idempotency token for one table written by this stage on this date."""
+        return Txn(app_id=f"cdp-spark/{self.stage}/{table}/{self.run_date.isoformat()}", version=self.generation)
+
+
+@dataclass
+class StageResult:
+    """What a stage reports back; the runner adds timing and writes it to ``ops.runs``."""
+
+    rows_in: int = 0
+    rows_out: int = 0
+    tables: dict[str, int] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    def wrote(self, table: str, version: int | None) -> None:
+        if version is not None:
+            self.tables[table] = version
+
+
+StageFn = Callable[["CdpContext", RunContext], StageResult]
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    fn: StageFn
+    depends_on: tuple[str, ...] = ()
+    description: str = ""
+
+
+_STAGES: dict[str, Stage] = {}
+
+
+def stage(name: str, *, depends_on: Sequence[str] = (), description: str = "") -> Callable[[StageFn], StageFn]:
+    """Register a stage function under ``name`` (decorator)."""
+
+    def register(fn: StageFn) -> StageFn:
+        _STAGES[name] = Stage(name=name, fn=fn, depends_on=tuple(depends_on), description=description or (fn.__doc__ or "").strip().split("\n")[0])
+        return fn
+
+    return register
+
+
+def registered_stages() -> dict[str, Stage]:
+    """All stages in dependency order (importing the stage packages registers them)."""
+    import cdp_spark.stages  # noqa: F401  (registers the built-in stages)
+
+    return {name: _STAGES[name] for name in _topological(_STAGES)}
+
+
+def _topological(stages: Mapping[str, Stage]) -> list[str]:
+    order: list[str] = []
+    state: dict[str, int] = {}
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        if state.get(name) == 2:
+            return
+        if state.get(name) == 1:
+            raise CdpSparkError(f"stage dependency cycle: {' -> '.join((*path, name))}")
+        if name not in stages:
+            raise CdpSparkError(f"stage {path[-1]!r} depends on unknown stage {name!r}")
+        state[name] = 1
+        for dep in stages[name].depends_on:
+            visit(dep, (*path, name))
+        state[name] = 2
+        order.append(name)
+
+    for name in sorted(stages):
+        visit(name, ())
+    return order
+
+
+def plan(target: str) -> list[Stage]:
+    """The stages ``run <target>`` executes, in order."""
+    stages = registered_stages()
+    if target == NIGHTLY:
+        return list(stages.values())
+    if target not in stages:
+        raise CdpSparkError(
+            f"unknown stage {target!r}; known stages: {', '.join([NIGHTLY, *stages])}"
+        )
+    return [stages[target]]
+
+
+# ------------------------------------------------------------------------ ops.runs
+
+
+def runs_schema() -> StructType:
+    from pyspark.sql.types import (
+        DateType,
+        DoubleType,
+        IntegerType,
+        LongType,
+        MapType,
+        StringType,
+        StructField,
+        StructType,
+        TimestampType,
+    )
+
+    return StructType(
+        [
+            StructField("run_id", StringType(), False),
+            StructField("pipeline", StringType(), False),
+            StructField("stage", StringType(), False),
+            StructField("run_date", DateType(), False),
+            StructField("generation", IntegerType(), False),
+            StructField("status", StringType(), False),
+            StructField("started_at", TimestampType(), True),
+            StructField("ended_at", TimestampType(), True),
+            StructField("duration_s", DoubleType(), True),
+            StructField("rows_in", LongType(), True),
+            StructField("rows_out", LongType(), True),
+            StructField("tables_written", MapType(StringType(), LongType()), True),
+            StructField("metrics", StringType(), True),
+            StructField("error", StringType(), True),
+            StructField("runtime", StringType(), True),
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class StageOutcome:
+    stage: str
+    status: Status
+    duration_s: float = 0.0
+    result: StageResult | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class PipelineOutcome:
+    run_id: str
+    target: str
+    run_date: date
+    generation: int
+    stages: list[StageOutcome]
+
+    @property
+    def ok(self) -> bool:
+        return all(s.status in ("succeeded", "skipped") for s in self.stages)
+
+    def summary_line(self) -> str:
+        """One parseable line for schedulers: ``CDP_RUN status=... key=value ...``."""
+        counts = {s: sum(1 for o in self.stages if o.status == s) for s in ("succeeded", "skipped", "failed", "blocked")}
+        duration = sum(o.duration_s for o in self.stages)
+        return (
+            f"CDP_RUN status={'succeeded' if self.ok else 'failed'} run_id={self.run_id} target={self.target} "
+            f"date={self.run_date.isoformat()} generation={self.generation} "
+            + " ".join(f"{k}={v}" for k, v in counts.items())
+            + f" duration_s={duration:.1f}"
+        )
+
+
+class _RunLog:
+    """Reads and appends ``ops.runs`` through the table store."""
+
+    def __init__(self, ctx: CdpContext):
+        self.ctx = ctx
+
+    def history(self, run_date: date) -> list[dict[str, Any]]:
+        store = self.ctx.store
+        if not store.exists(RUNS_TABLE):
+            return []
+        rows = store.read(RUNS_TABLE).filter(f"run_date = DATE'{run_date.isoformat()}'").collect()
+        return [r.asDict() for r in rows]
+
+    def append(self, rows: list[dict[str, Any]]) -> None:
+        store = self.ctx.store
+        schema = runs_schema()
+        if not store.exists(RUNS_TABLE):
+            store.create(RUNS_TABLE, schema)
+        df = self.ctx.spark.createDataFrame([tuple(r.get(f.name) for f in schema.fields) for r in rows], schema)
+        store.write(RUNS_TABLE, df, mode="append")
+
+
+# ------------------------------------------------------------------------ locking
+
+
+@contextlib.contextmanager
+def date_lock(lock_dir: Path, run_date: date, run_id: str, *, stale_hours: float) -> Iterator[Path]:
+    """Exclusive per-date lock: a file created with O_EXCL, holding who owns it.
+
+    A lock left by a dead process on this host, or older than ``stale_hours``, is taken over
+    with a warning; anything else refuses with :class:`ConcurrentRunError`.
+    """
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    path = lock_dir / f"run-{run_date.isoformat()}.lock"
+    info = {"run_id": run_id, "pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            holder = _read_lock(path)
+            if _lock_is_stale(holder, stale_hours):
+                log.warning("taking over stale lock %s held by %s", path, holder)
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                continue
+            started = datetime.fromtimestamp(float(holder.get("started", 0)), tz=timezone.utc)
+            raise ConcurrentRunError(
+                f"another run holds the lock for {run_date.isoformat()}: run_id={holder.get('run_id')} "
+                f"pid={holder.get('pid')} host={holder.get('host')} since {started:%Y-%m-%d %H:%M:%S}Z. "
+                f"Wait for it to finish; if that process is gone, delete {path}."
+            ) from None
+        with os.fdopen(fd, "w") as handle:
+            json.dump(info, handle)
+        break
+    else:  # pragma: no cover - two takeovers in a row
+        raise ConcurrentRunError(f"could not acquire {path}; another run keeps taking it")
+    try:
+        yield path
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            if _read_lock(path).get("run_id") == run_id:
+                path.unlink()
+
+
+def _read_lock(path: Path) -> dict[str, Any]:
+    try:
+        return dict(json.loads(path.read_text() or "{}"))
+    except (OSError, ValueError):
+        return {}
+
+
+def _lock_is_stale(holder: Mapping[str, Any], stale_hours: float) -> bool:
+    if not holder:
+        return True
+    if time.time() - float(holder.get("started", 0)) > stale_hours * 3600:
+        return True
+    if holder.get("host") == socket.gethostname():
+        try:
+            os.kill(int(holder.get("pid", -1)), 0)
+        except ProcessLookupError:
+            return True
+        except (PermissionError, ValueError):
+            return False
+    return False
+
+
+# ------------------------------------------------------------------------ runner
+
+
+Callback = Callable[[str, str], None]
+
+
+def new_run_id(run_date: date) -> str:
+    now = datetime.now(timezone.utc)
+    return f"{run_date:%Y%m%d}-{now:%Y%m%dT%H%M%S%f}"[:-3] + f"-{os.getpid()}"
+
+
+def run_pipeline(
+    ctx: CdpContext,
+    target: str,
+    run_date: date,
+    *,
+    force: bool = False,
+    options: Mapping[str, Any] | None = None,
+    on_event: Callback | None = None,
+) -> PipelineOutcome:
+    """Run ``target`` (a stage name or ``nightly``) for ``run_date``; see module docstring."""
+    stages = plan(target)
+    run_id = new_run_id(run_date)
+    notify = on_event or (lambda _stage, _event: None)
+    runlog = _RunLog(ctx)
+    with date_lock(ctx.workspace.locks, run_date, run_id, stale_hours=ctx.config.settings.pipeline.stale_lock_hours):
+        history = runlog.history(run_date)
+        generation = max((int(r["generation"]) for r in history), default=0)
+        generation = generation + 1 if (force or generation == 0) else generation
+        succeeded = {r["stage"] for r in history if r["status"] == "succeeded" and int(r["generation"]) == generation}
+        outcomes: list[StageOutcome] = []
+        failed: set[str] = set()
+        log.info("run %s: %s for %s, generation %d", run_id, target, run_date, generation)
+        for st in stages:
+            upstream = [d for d in st.depends_on if d in failed]
+            if upstream:
+                outcome = StageOutcome(st.name, "blocked", error=f"upstream stage(s) failed: {', '.join(upstream)}")
+                failed.add(st.name)
+                outcomes.append(outcome)
+                runlog.append([_row(run_id, target, run_date, generation, outcome, ctx)])
+                notify(st.name, "blocked")
+                continue
+            if st.name in succeeded and not force:
+                log.info("stage %s already succeeded for %s (generation %d); skipped", st.name, run_date, generation)
+                outcomes.append(StageOutcome(st.name, "skipped"))
+                notify(st.name, "skipped")
+                continue
+            notify(st.name, "started")
+            rc = RunContext(run_id=run_id, run_date=run_date, stage=st.name, generation=generation,
+                            force=force, options=dict(options or {}))
+            started = time.time()
+            try:
+                result = st.fn(ctx, rc)
+                outcome = StageOutcome(st.name, "succeeded", time.time() - started, result)
+            except Exception as exc:
+                log.error("stage %s failed: %s", st.name, exc)
+                log.debug("%s", traceback.format_exc())
+                outcome = StageOutcome(st.name, "failed", time.time() - started, error=_error_text(exc))
+                failed.add(st.name)
+            runlog.append([_row(run_id, target, run_date, generation, outcome, ctx, started)])
+            outcomes.append(outcome)
+            notify(st.name, outcome.status)
+    return PipelineOutcome(run_id=run_id, target=target, run_date=run_date, generation=generation, stages=outcomes)
+
+
+def _error_text(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) < 4000 else text[:4000] + "..."
+
+
+def _row(
+    run_id: str,
+    target: str,
+    run_date: date,
+    generation: int,
+    outcome: StageOutcome,
+    ctx: CdpContext,
+    started: float | None = None,
+) -> dict[str, Any]:
+    result = outcome.result
+    now = datetime.now(timezone.utc)
+    return {
+        "run_id": run_id,
+        "pipeline": target,
+        "stage": outcome.stage,
+        "run_date": run_date,
+        "generation": generation,
+        "status": outcome.status,
+        "started_at": datetime.fromtimestamp(started, tz=timezone.utc) if started else now,
+        "ended_at": now,
+        "duration_s": float(outcome.duration_s),
+        "rows_in": result.rows_in if result else None,
+        "rows_out": result.rows_out if result else None,
+        "tables_written": dict(result.tables) if result else {},
+        "metrics": json.dumps(result.metrics, default=str, sort_keys=True) if result else None,
+        "error": outcome.error,
+        "runtime": ctx.runtime.kind,
+    }

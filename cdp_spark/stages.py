@@ -1,0 +1,17 @@
+"""Imports every stage package so their ``@stage`` registrations and config files exist.
+
+Kept in one place so ``cdp-spark run nightly`` and ``cdp-spark validate`` see the same set.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+log = logging.getLogger(__name__)
+
+# Order does not matter: the runner orders stages by their declared dependencies.
+STAGE_MODULES: tuple[str, ...] = ()
+
+for _module in STAGE_MODULES:
+    importlib.import_module(_module)

@@ -1,0 +1,177 @@
+"""The TableStore interface both runtimes implement.
+
+Stages talk to logical names (``bronze.web_events``) and never to paths or to a Delta API
+directly, so the same stage code runs on the embedded runtime (Spark writes Parquet,
+delta-rs commits) and on a cluster (delta-spark). Contract tests in
+``tests/test_storage_contract.py`` run against every implementation that can start here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+from cdp_spark.errors import CdpSparkError
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+    from pyspark.sql.types import StructType
+
+WriteMode = Literal["append", "overwrite", "replace_where"]
+# (column, op, value) with op one of "=", "!=", "in", "not in" — delta-rs's filter format.
+PartitionFilter = tuple[str, str, Any]
+
+_NAME_RE = re.compile(r"^(bronze|silver|gold|ops)\.[a-z][a-z0-9_]*$")
+
+
+def check_table_name(name: str) -> str:
+    """Logical names are ``<layer>.<table>`` in lower snake case; anything else is a bug."""
+    if not _NAME_RE.match(name):
+        raise CdpSparkError(
+            f"invalid table name {name!r}: expected '<layer>.<table>' with layer one of "
+            "bronze, silver, gold, ops and a lower_snake_case table name"
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class Txn:
+    """An idempotency token: a write tagged (app_id, version) commits at most once.
+
+    Delta records the highest version committed per app_id in the table's log; a retried
+    stage presents the same token and its write is skipped instead of appending twice.
+    """
+
+    app_id: str
+    version: int
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What one write did; stages sum these into ``ops.runs``."""
+
+    table: str
+    operation: str
+    version: int | None
+    skipped: bool = False
+    rows_written: int = 0
+    files_added: int = 0
+    files_removed: int = 0
+    metrics: dict[str, int] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Maintenance(Protocol):
+    """Housekeeping kept apart from the data path (``store.maintenance.vacuum(...)``)."""
+
+    def vacuum(self, name: str, *, retention_hours: int | None = None, dry_run: bool = False) -> list[str]:
+        """Delete data files no version within the retention window references."""
+        ...
+
+    def optimize(self, name: str, *, target_file_mb: int | None = None) -> WriteResult:
+        """Compact small files per partition without changing data (``dataChange=false``)."""
+        ...
+
+
+@runtime_checkable
+class TableStore(Protocol):
+    """Logical Delta tables, one interface for both runtimes."""
+
+    kind: str
+
+    @property
+    def maintenance(self) -> Maintenance: ...
+
+    def location(self, name: str) -> str:
+        """The table's storage location (path or URI)."""
+        ...
+
+    def exists(self, name: str) -> bool: ...
+
+    def create(
+        self,
+        name: str,
+        schema: StructType,
+        *,
+        partition_by: Sequence[str] = (),
+        if_exists: Literal["ignore", "error"] = "ignore",
+        description: str | None = None,
+    ) -> int:
+        """Create an empty table; returns its version."""
+        ...
+
+    def read(
+        self,
+        name: str,
+        *,
+        version: int | None = None,
+        as_of: datetime | None = None,
+        partition_filters: Sequence[PartitionFilter] | None = None,
+    ) -> DataFrame:
+        """Latest snapshot, or as of a version/timestamp; partition filters prune files from the log."""
+        ...
+
+    def write(
+        self,
+        name: str,
+        df: DataFrame,
+        *,
+        mode: WriteMode,
+        partition_by: Sequence[str] | None = None,
+        replace_where: Sequence[PartitionFilter] | None = None,
+        txn: Txn | None = None,
+        schema_evolution: bool | None = None,
+    ) -> WriteResult: ...
+
+    def merge(
+        self,
+        name: str,
+        source: DataFrame,
+        *,
+        keys: Sequence[str],
+        when_matched: Literal["update", "ignore"] = "update",
+        when_not_matched: Literal["insert", "ignore"] = "insert",
+        delete_when: str | None = None,
+        partition_by: Sequence[str] | None = None,
+        txn: Txn | None = None,
+        schema_evolution: bool | None = None,
+    ) -> WriteResult:
+        """Upsert by keys. ``delete_when`` is SQL over ``t.`` (target) and ``s.`` (source)."""
+        ...
+
+    def delete(self, name: str, predicate: str, *, txn: Txn | None = None) -> WriteResult: ...
+
+    def version(self, name: str) -> int: ...
+
+    def history(self, name: str, *, limit: int | None = None) -> list[dict[str, Any]]: ...
+
+    def txn_version(self, name: str, app_id: str) -> int | None:
+        """Highest committed version for ``app_id``, None if it never wrote to this table."""
+        ...
+
+
+def filters_to_sql(filters: Sequence[PartitionFilter]) -> str:
+    """Render partition filters as a Spark SQL predicate (for checks and delta-spark's replaceWhere)."""
+    parts = []
+    for column, op, value in filters:
+        ident = f"`{column}`"
+        if op in ("in", "not in"):
+            values = ", ".join(_sql_literal(v) for v in value)
+            parts.append(f"{ident} {op.upper()} ({values})")
+        elif value is None:
+            parts.append(f"{ident} IS {'NOT ' if op == '!=' else ''}NULL")
+        else:
+            parts.append(f"{ident} {'<>' if op == '!=' else '='} {_sql_literal(value)}")
+    return " AND ".join(parts) if parts else "TRUE"
+
+
+def _sql_literal(value: Any) -> str:
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    text = str(value).replace("\\", "\\\\").replace("'", "\\'")
+    return f"'{text}'"
