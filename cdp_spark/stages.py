@@ -11,7 +11,7 @@ import logging
 log = logging.getLogger(__name__)
 
 # Order does not matter: the runner orders stages by their declared dependencies.
-STAGE_MODULES: tuple[str, ...] = ()
+STAGE_MODULES: tuple[str, ...] = ("cdp_spark.ingest",)
 
 for _module in STAGE_MODULES:
     importlib.import_module(_module)
