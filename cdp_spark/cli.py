@@ -313,6 +313,26 @@ def bench_storage(
     typer.echo(f"CDP_BENCH name=storage result={path}")
 
 
+_GLOBAL_OPTIONS = ("--config", "-c", "--workspace", "-w", "--log-level")
+
+
+def job_main(command: list[str], argv: list[str] | None = None) -> None:
+    """Entry for ``jobs/*.py`` under spark-submit: global options may come anywhere in argv."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    global_args: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        if args[i] in _GLOBAL_OPTIONS:
+            global_args += args[i : i + 2]
+            i += 2
+        else:
+            rest.append(args[i])
+            i += 1
+    sys.argv = ["cdp-spark", *global_args, *command, *rest]
+    main()
+
+
 def main() -> None:
     """Console-script entry point."""
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
