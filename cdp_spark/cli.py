@@ -25,8 +25,8 @@ from cdp_spark.errors import CdpSparkError
 from cdp_spark.logs import configure_logging
 
 log = logging.getLogger("cdp_spark.cli")
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 app = typer.Typer(
     name="cdp-spark",
@@ -221,9 +221,9 @@ def run(
             )
     except CdpSparkError as exc:
         raise _fail(exc) from exc
-    for st in outcome.stages:
-        if st.error:
-            err_console.print(f"[red]{st.stage}[/]: {st.error}", highlight=False)
+    for done in outcome.stages:
+        if done.error:
+            err_console.print(f"[red]{done.stage}[/]: {done.error}", highlight=False)
     typer.echo(outcome.summary_line())
     if not outcome.ok:
         raise typer.Exit(1)

@@ -160,7 +160,7 @@ def test_shipped_sources_match_the_generator_contract() -> None:
     for name, documented in SOURCE_SCHEMAS.items():
         declared = sources.sources[name]
         assert declared.format == documented.format
-        assert declared.schema() == documented.spark_schema(), name
+        assert declared.spark_schema() == documented.spark_schema(), name
         if documented.format == "csv":
             assert declared.csv.delimiter == documented.delimiter
 

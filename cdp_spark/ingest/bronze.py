@@ -152,7 +152,7 @@ def _json_parse(source: SourceConfig) -> tuple[list[Column], Column, Column]:
     """
     from pyspark.sql import functions as F
 
-    schema = source.schema()
+    schema = source.spark_schema()
     as_text = F.from_json(F.col(RAW), "map<string,string>", {"mode": "PERMISSIVE"})
     typed = F.from_json(F.col(RAW), schema, {"mode": "PERMISSIVE"})
     wrong_type = F.filter(
@@ -177,7 +177,7 @@ _CSV_SPLIT = '(?=(?:[^"]*"[^"]*")*[^"]*$)'
 def _csv_parse(source: SourceConfig, header: Column) -> tuple[list[Column], Column, Column]:
     from pyspark.sql import functions as F
 
-    schema = source.schema()
+    schema = source.spark_schema()
     tokens = F.split(F.col(RAW), re.escape(source.csv.delimiter) + _CSV_SPLIT)
     unquoted = F.transform(
         tokens,

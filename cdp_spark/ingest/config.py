@@ -175,7 +175,7 @@ class SourceConfig(StrictModel):
             raise ValueError(f"record_key/event_time/pii name undeclared fields {missing}; add them under fields")
         return self
 
-    def schema(self) -> StructType:
+    def spark_schema(self) -> StructType:
         return StructType([StructField(n, parse_ddl_type(t), True) for n, t in self.fields.items()])
 
 

@@ -300,6 +300,7 @@ class EmbeddedDeltaStore:
             filters=filters,
             txn=txn,
             operation=mode.upper(),
+            schema=_nullable(df.schema) if mode == "overwrite" else None,
         )
         return WriteResult(
             table=name,
@@ -473,11 +474,13 @@ class EmbeddedDeltaStore:
 
         table_schema = StructType.fromJson(json.loads(dt.schema().to_json()))
         if replace_schema:
+            # An overwrite replaces data and schema (as delta-spark's overwriteSchema); the
+            # partitioning stays, so the partition columns must still be there.
             parts = list(dt.metadata().partition_columns)
             missing_parts = [p for p in parts if p not in df.columns]
             if missing_parts:
                 raise SchemaContractError(f"table {name}: overwrite data lacks partition columns {missing_parts}")
-            return self._evolve_or_fail(name, dt, table_schema, df, evolve=True, replace=True)
+            return df
         existing = {f.name: f for f in table_schema.fields}
         new_fields = [f for f in df.schema.fields if f.name not in existing]
         problems = []
@@ -518,15 +521,6 @@ class EmbeddedDeltaStore:
                 cols.append(F.lit(None).cast(field.dataType).alias(field.name))
         return df.select(*cols)
 
-    def _evolve_or_fail(
-        self, name: str, dt: DeltaTable, table_schema: StructType, df: DataFrame, *, evolve: bool, replace: bool
-    ) -> DataFrame:
-        """An overwrite may replace the schema (same partitioning); data keeps its own types."""
-        del evolve, replace
-        if df.schema.json() != table_schema.json():
-            log.info("table %s: overwrite replaces the schema", name)
-        return df
-
     def _stage(self, name: str, df: DataFrame, partition_cols: list[str]) -> _StagedFiles:
         """Spark writes ``df`` as Parquet into a private folder; files move into the table."""
         root = Path(self.location(name))
@@ -565,6 +559,7 @@ class EmbeddedDeltaStore:
         filters: Sequence[PartitionFilter] | None = None,
         txn: Txn | None = None,
         operation: str,
+        schema: StructType | None = None,
     ) -> int:
         from deltalake import Schema
         from deltalake.exceptions import CommitFailedError
@@ -575,12 +570,12 @@ class EmbeddedDeltaStore:
             max_commit_retries=self.settings.commit_retries,
             app_transactions=[Transaction(txn.app_id, txn.version, _now_ms())] if txn else None,
         )
-        schema = Schema.from_json(dt.schema().to_json())
+        delta_schema = Schema.from_json(schema.json() if schema is not None else dt.schema().to_json())
         try:
             dt.create_write_transaction(
                 [*adds, *removes],
                 mode,
-                schema,
+                delta_schema,
                 partition_by=list(dt.metadata().partition_columns),
                 partition_filters=list(filters) if filters else None,
                 commit_properties=props,
