@@ -229,6 +229,86 @@ def run(
         raise typer.Exit(1)
 
 
+@app.command()
+def generate(
+    persons: int = typer.Option(10_000, help="Size of the hidden population."),
+    days: int = typer.Option(3, help="Number of daily deliveries."),
+    seed: int = typer.Option(42, help="Same seed and parameters give identical files."),
+    start_date: str = typer.Option("2026-01-01", help="Date of day 0 (YYYY-MM-DD)."),
+    day: list[int] | None = typer.Option(None, "--day", help="Generate only these day indexes (repeatable)."),
+) -> None:
+    """Write synthetic multi-source landing files (and ground truth) into the workspace."""
+    from cdp_spark.datagen import DatagenSettings
+    from cdp_spark.datagen import generate as run_generate
+
+    try:
+        config = _config()
+        base = config.domain("datagen.yaml")
+        settings = base.model_copy(  # type: ignore[attr-defined]
+            update={"persons": persons, "days": days, "seed": seed, "start_date": _parse_date(start_date)}
+        )
+        settings = DatagenSettings.model_validate(settings.model_dump())
+        ctx = _context()
+        with console.status(f"generating {persons:,} persons x {days} days"):
+            result = run_generate(ctx.spark, ctx.workspace.root, settings, days=list(day) if day else None)
+    except CdpSparkError as exc:
+        raise _fail(exc) from exc
+    console.print(f"landing files in {ctx.workspace.landing}, ground truth in {ctx.workspace.truth}")
+    typer.echo(f"CDP_GENERATE status=ok persons={persons} days={days} seed={seed} "
+               f"records={getattr(result, 'total_records', '?')} seconds={getattr(result, 'elapsed_s', 0):.1f}")
+
+
+@app.command()
+def demo(
+    persons: int = typer.Option(2_000, help="Population size (small: the demo runs in a few minutes)."),
+    days: int = typer.Option(3, help="Days delivered and processed one after another."),
+    seed: int = typer.Option(7, help="Generator seed."),
+    start_date: str = typer.Option("2026-01-01", help="Date of the first delivery."),
+    fresh: bool = typer.Option(True, "--fresh/--keep", help="Start from an empty workspace."),
+) -> None:
+    """Generate data, run the nightly pipeline day by day, print a summary and where results are."""
+    import shutil
+
+    from cdp_spark.demo import run_demo
+
+    try:
+        config = _config()
+        root = Path(config.workspace)
+        if fresh and root.exists():
+            for sub in ("landing", "truth", "lake", "locks", "reports", "checkpoints"):
+                shutil.rmtree(root / sub, ignore_errors=True)
+        ctx = _context()
+        with console.status("demo running") as status:
+
+            def on_event(name: str, event: str) -> None:
+                if event == "started":
+                    status.update(f"[bold]{name}[/] running")
+
+            summary = run_demo(ctx, persons=persons, days=days, seed=seed, start_date=_parse_date(start_date),
+                               on_event=on_event)
+    except CdpSparkError as exc:
+        raise _fail(exc) from exc
+    for run_info in summary.runs:
+        console.print(run_info["line"], highlight=False)
+        for stage_name, error in run_info["errors"].items():
+            err_console.print(f"[red]{stage_name}[/]: {error}", highlight=False)
+    table = Table("table", "rows", title="lake tables")
+    for name, rows in summary.tables.items():
+        table.add_row(name, f"{rows:,}")
+    console.print(table)
+    if summary.quarantine_by_reason:
+        console.print("quarantined lines by reason: " + ", ".join(
+            f"{k}={v:,}" for k, v in sorted(summary.quarantine_by_reason.items())))
+    console.print(f"workspace: {ctx.workspace.root}")
+    console.print(f"tables:    {ctx.workspace.lake}/<layer>/<table> (Delta; open with deltalake, Spark, DuckDB, Polars)")
+    for path in summary.report_paths:
+        console.print(f"report:    {path}")
+    typer.echo(f"CDP_DEMO status={'succeeded' if summary.ok else 'failed'} days={len(summary.runs)} "
+               f"tables={len(summary.tables)}")
+    if not summary.ok:
+        raise typer.Exit(1)
+
+
 # ------------------------------------------------------------------ tables
 
 
@@ -331,6 +411,46 @@ def job_main(command: list[str], argv: list[str] | None = None) -> None:
             i += 1
     sys.argv = ["cdp-spark", *global_args, *command, *rest]
     main()
+
+
+@bench_app.command("generate")
+def bench_generate_cmd(
+    persons: int = typer.Option(1_000_000, help="Population size."),
+    days: int = typer.Option(7, help="Days generated."),
+    seed: int = typer.Option(42),
+    out: Path | None = typer.Option(None, help="JSON result path."),
+) -> None:
+    """Generator throughput (rows per second per source and in total)."""
+    from cdp_spark.datagen import bench_generate
+
+    try:
+        ctx = _context()
+        result = bench_generate(ctx.spark, ctx.workspace.bench / "generate", persons=persons, days=days, seed=seed)
+    except CdpSparkError as exc:
+        raise _fail(exc) from exc
+    path = _write_bench("generate", result, out, ctx.workspace.root)
+    console.print_json(json.dumps(result, default=str))
+    typer.echo(f"CDP_BENCH name=generate result={path}")
+
+
+@bench_app.command("cc")
+def bench_cc(
+    edges: int = typer.Option(1_000_000, help="Identity-like edges (long chains included)."),
+    seed: int = typer.Option(42),
+    engines: str = typer.Option("native,native_distributed_only,graphx,scipy", help="Comma-separated engines."),
+    out: Path | None = typer.Option(None, help="JSON result path."),
+) -> None:
+    """Connected components: native engine vs GraphX vs scipy on the same edge list."""
+    from cdp_spark.identity.bench import run_cc_benchmark
+
+    try:
+        ctx = _context()
+        result = run_cc_benchmark(ctx.spark, edges=edges, seed=seed, engines=tuple(engines.split(",")), out=None)
+    except CdpSparkError as exc:
+        raise _fail(exc) from exc
+    path = _write_bench("cc", result, out, ctx.workspace.root)
+    console.print_json(json.dumps(result, default=str))
+    typer.echo(f"CDP_BENCH name=cc result={path}")
 
 
 def main() -> None:

@@ -205,7 +205,7 @@ def test_merge_ignore_modes_and_duplicate_source_keys(store, spark):  # type: ig
     store.merge("silver.people", rows(spark, [(2, "B", D1), (3, "c", D1)]), keys=["id"], when_not_matched="ignore")
     assert sorted((r.id, r.name) for r in store.read("silver.people").collect()) == [(1, "a"), (2, "B")]
     if store.kind == "embedded":
-        with pytest.raises(SchemaContractError, match="several rows for key"):
+        with pytest.raises(SchemaContractError, match="several rows for the same key"):
             store.merge("silver.people", rows(spark, [(1, "x", D1), (1, "y", D1)]), keys=["id"])
 
 

@@ -338,11 +338,12 @@ class EmbeddedDeltaStore:
                 f"merge into {name}: key columns {missing} are not in the source "
                 f"(source columns: {', '.join(source.columns)})"
             )
-        dupes = source.groupBy(*keys).count().filter("count > 1").limit(1).collect()
+        dupes = source.groupBy(*keys).count().filter("count > 1").limit(1).count()
         if dupes:
+            # Key values are not quoted here: they are often e-mails or phone numbers (no PII in logs).
             raise SchemaContractError(
-                f"merge into {name}: the source has several rows for key "
-                f"{ {k: dupes[0][k] for k in keys} }; de-duplicate the source first"
+                f"merge into {name}: the source has several rows for the same key ({', '.join(keys)}); "
+                "de-duplicate the source first"
             )
         evolve = self.settings.allow_schema_evolution if schema_evolution is None else schema_evolution
         if not self.exists(name):
