@@ -1,0 +1,41 @@
+"""Bronze -> silver cleansing: standardisers for e-mail, phone, names, dates, places and money."""
+
+from cdp_spark.cleanse.standardise import (
+    Standardised,
+    apply_standardisers,
+    nfkc,
+    sha256_email,
+    std_address,
+    std_birth_date,
+    std_country,
+    std_currency,
+    std_date,
+    std_email,
+    std_email_sha256,
+    std_money,
+    std_name,
+    std_phone,
+    std_postcode,
+    std_timestamp,
+    to_reporting_currency,
+)
+
+__all__ = [
+    "Standardised",
+    "apply_standardisers",
+    "nfkc",
+    "sha256_email",
+    "std_address",
+    "std_birth_date",
+    "std_country",
+    "std_currency",
+    "std_date",
+    "std_email",
+    "std_email_sha256",
+    "std_money",
+    "std_name",
+    "std_phone",
+    "std_postcode",
+    "std_timestamp",
+    "to_reporting_currency",
+]
