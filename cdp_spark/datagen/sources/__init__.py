@@ -1,0 +1,1 @@
+"""One module per raw source: ``events`` (semantic rows) and ``render`` (raw lines + truth)."""
