@@ -109,6 +109,12 @@ def test_nfkc_folds_fullwidth_and_compatibility_forms(spark: SparkSession) -> No
     assert_column_equality(df.select(nfkc(F.col("raw")).alias("value"), "expected"), "value", "expected")
 
 
+def test_nfkc_survives_a_batch_with_only_nulls(spark: SparkSession) -> None:
+    # A whole Arrow batch of nulls reaches pandas as float NaN; the UDF must still return strings.
+    df = spark.createDataFrame([(None,), (None,)], "raw string").coalesce(1)
+    assert [r.value for r in df.select(nfkc(F.col("raw")).alias("value")).collect()] == [None, None]
+
+
 # --------------------------------------------------------------------------- e-mail
 
 

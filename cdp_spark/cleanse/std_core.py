@@ -132,7 +132,9 @@ def _nfkc_udf(values: pd.Series) -> pd.Series:
     """NFKC for one Arrow batch; each distinct value is normalised once (values repeat a lot)."""
     uniques = values.dropna().unique()
     cache = {v: _nfkc_one(v) for v in uniques}
-    return values.map(cache, na_action="ignore")
+    out = values.map(cache, na_action="ignore")
+    # An all-null batch arrives as float NaN; Arrow needs an object column of str/None back.
+    return out.astype(object).where(out.notna(), None)
 
 
 def nfkc(col: Column) -> Column:
