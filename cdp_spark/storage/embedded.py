@@ -41,6 +41,7 @@ import pyarrow.parquet as pq
 
 from cdp_spark.config import StorageSettings
 from cdp_spark.errors import SchemaContractError, TableConflictError, TableNotFoundError
+from cdp_spark.observe import metrics as observed_metrics
 from cdp_spark.storage.base import (
     PartitionFilter,
     Txn,
@@ -392,7 +393,8 @@ class EmbeddedDeltaStore:
             )
             staged = self._stage(name, out, parts)
             removes = [_remove(f) for f in affected]
-            metrics = {k: int(v or 0) for k, v in obs.get.items()}
+            # An empty source lets Spark prune the observation away: nothing was inserted or updated.
+            metrics = {k: int(v or 0) for k, v in (observed_metrics(obs) or {}).items()}
             if not staged.adds and not removes:
                 return WriteResult(table=name, operation="merge", version=dt.version(), metrics=metrics)
             version = self._commit(name, dt, staged.adds, removes, mode="append", txn=txn, operation="MERGE")
