@@ -71,5 +71,5 @@ def test_environment_and_explicit_overrides(tmp_path: Path) -> None:
 
 
 def test_bad_environment_override_is_reported() -> None:
-    with pytest.raises(ConfigError, match="spark.shuffle_partitions: Input should be greater than or equal to 1"):
+    with pytest.raises(ConfigError, match=r"spark\.shuffle_partitions: Input should be greater than or equal to 1"):
         load_config(None, environ={"CDP_SPARK__SPARK__SHUFFLE_PARTITIONS": "0"})

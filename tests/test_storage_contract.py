@@ -63,7 +63,7 @@ def as_delta_rs(store, name):  # type: ignore[no-untyped-def]
 
 
 def test_read_missing_table_says_what_to_do(store):  # type: ignore[no-untyped-def]
-    with pytest.raises(TableNotFoundError, match="silver.nothing"):
+    with pytest.raises(TableNotFoundError, match=r"silver\.nothing"):
         store.read("silver.nothing")
 
 
@@ -133,7 +133,7 @@ def test_replace_where_replaces_only_its_partition(store, spark):  # type: ignor
     )
     got = sorted((r.id, r.day) for r in store.read("silver.people").collect())
     assert got == [(1, D1), (4, D2)]
-    with pytest.raises(SchemaContractError, match="outside replace_where|replaceWhere|does not conform"):
+    with pytest.raises(SchemaContractError, match=r"outside replace_where|replaceWhere|does not conform"):
         store.write(
             "silver.people",
             rows(spark, [(5, "e", D1)]),
