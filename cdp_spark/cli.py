@@ -37,8 +37,12 @@ app = typer.Typer(
 )
 bench_app = typer.Typer(help="Benchmarks; each writes a JSON result file.", no_args_is_help=True)
 table_app = typer.Typer(help="Inspect and maintain lake tables.", no_args_is_help=True)
+profile_app = typer.Typer(help="Customer 360 profiles.", no_args_is_help=True)
+identity_app = typer.Typer(help="Identity resolution maintenance.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 app.add_typer(table_app, name="table")
+app.add_typer(profile_app, name="profile")
+app.add_typer(identity_app, name="identity")
 
 
 class _State:
@@ -244,7 +248,7 @@ def generate(
     try:
         config = _config()
         base = config.domain("datagen.yaml")
-        settings = base.model_copy(  # type: ignore[attr-defined]
+        settings = base.model_copy(
             update={"persons": persons, "days": days, "seed": seed, "start_date": _parse_date(start_date)}
         )
         settings = DatagenSettings.model_validate(settings.model_dump())
@@ -254,8 +258,13 @@ def generate(
     except CdpSparkError as exc:
         raise _fail(exc) from exc
     console.print(f"landing files in {ctx.workspace.landing}, ground truth in {ctx.workspace.truth}")
-    typer.echo(f"CDP_GENERATE status=ok persons={persons} days={days} seed={seed} "
-               f"records={getattr(result, 'total_records', '?')} seconds={getattr(result, 'elapsed_s', 0):.1f}")
+    typer.echo(
+        f"CDP_GENERATE status=ok persons={persons} days={days} seed={seed} "
+        f"records={result.total_records} seconds={result.elapsed_seconds:.1f}"
+    )
+
+
+STORY_MEMBER_ID_HINT = "M95679010"  # cdp_spark.datagen.story.STORY_MEMBER_ID, without importing datagen
 
 
 @app.command()
@@ -299,6 +308,18 @@ def demo(
     if summary.quarantine_by_reason:
         console.print("quarantined lines by reason: " + ", ".join(
             f"{k}={v:,}" for k, v in sorted(summary.quarantine_by_reason.items())))
+    layers = ", ".join(f"{k}={v:,}" for k, v in summary.rows_per_layer.items())
+    console.print(f"rows per layer: {layers}", highlight=False)
+    console.print(f"persons: {summary.persons:,} ({summary.known_persons:,} known); identity changes: "
+                  + (", ".join(f"{k}={v:,}" for k, v in summary.identity_changes.items()) or "none"), highlight=False)
+    console.print("lifecycle: " + (", ".join(f"{k}={v:,}" for k, v in summary.lifecycle.items()) or "none"),
+                  highlight=False)
+    console.print("top tags: " + (", ".join(f"{k}={v:,}" for k, v in summary.top_tags.items()) or "none"),
+                  highlight=False)
+    if summary.story_person:
+        console.print(f"Antarctic story person {summary.story_person['person_id']}: tags "
+                      + (", ".join(summary.story_person["tags"]) or "none")
+                      + f"  (cdp-spark profile show member_id:{STORY_MEMBER_ID_HINT})", highlight=False)
     console.print(f"workspace: {ctx.workspace.root}")
     console.print(f"tables:    {ctx.workspace.lake}/<layer>/<table> (Delta; open with deltalake, Spark, DuckDB, Polars)")
     for path in summary.report_paths:
@@ -433,6 +454,72 @@ def bench_generate_cmd(
     typer.echo(f"CDP_BENCH name=generate result={path}")
 
 
+@profile_app.command("show")
+def profile_show(
+    ref: str = typer.Argument(..., help="A person id, or <id_type>:<value> such as email:anna@example.com."),
+    events: int = typer.Option(15, help="How many of the latest events and orders to list."),
+) -> None:
+    """The Customer 360 view: golden record with provenance, identifiers, tags, lifecycle, latest events."""
+    from cdp_spark.profile.show import GOLDEN_GROUPS, customer_360
+
+    try:
+        ctx = _context()
+        view = customer_360(ctx, ref, events=events)
+    except CdpSparkError as exc:
+        raise _fail(exc) from exc
+    prof = view["profile"] or {}
+    console.print(f"[bold]person {view['person_id']}[/]  lifecycle: {prof.get('lifecycle_stage', '-')}  "
+                  f"known: {prof.get('is_known', '-')}  as of: {prof.get('as_of_date', '-')}", highlight=False)
+    golden = Table("attribute", "value", "source", "record", title="golden record")
+    for group, cols in GOLDEN_GROUPS:
+        value = ", ".join(str(prof[c]) for c in cols if prof.get(c) is not None)
+        golden.add_row(group, value or "-", str(prof.get(f"{group}_source") or "-"),
+                       str(prof.get(f"{group}_record_id") or "-")[:16])
+    console.print(golden)
+    behaviour = Table("measure", "value", title="behaviour")
+    for key in ("first_seen", "last_seen", "active_days", "last_channel", "channels", "events", "searches",
+                "search_terms", "orders", "revenue", "avg_order_value", "repurchase_cycle_days", "top_categories",
+                "preferred_store", "wechat_following", "consent", "rfm_score", "rfm_segment"):
+        behaviour.add_row(key, str(prof.get(key, "-")))
+    console.print(behaviour)
+    console.print("identifiers: " + (", ".join(f"{t}:{v}" for t, v in view["identifiers"]) or "-"), highlight=False)
+    console.print("tags: " + (", ".join(f"{t}={v}" for t, v in view["tags"]) or "-"), highlight=False)
+    latest = Table("time (UTC)", "channel", "source", "what", title="latest activity")
+    for at, channel, source, what in view["events"]:
+        latest.add_row(str(at), str(channel), str(source), str(what))
+    console.print(latest)
+
+
+@identity_app.command("unlink")
+def identity_unlink(
+    id_type: str = typer.Option(..., "--id-type", help="Identifier type, e.g. email."),
+    id_value: str = typer.Option(..., "--id-value", help="The value as stored in gold.identity_map."),
+    reason: str | None = typer.Option(None, help="Why (kept with the exclusion for audits)."),
+) -> None:
+    """Cut an identifier's links; the next identity run splits the person it joined, as a recorded split."""
+    from cdp_spark.identity.stage import unlink
+
+    try:
+        ctx = _context()
+        matches = unlink(ctx, id_type, id_value, reason=reason)
+    except CdpSparkError as exc:
+        raise _fail(exc) from exc
+    console.print(f"exclusion recorded; {matches} identity-map row(s) currently hold this identifier. "
+                  "Run `cdp-spark run identity --date <date> --force` (or the next nightly) to apply it.")
+    typer.echo(f"CDP_UNLINK status=ok id_type={id_type} matches={matches}")
+
+
+def _engine_names(spec: str) -> list[Any]:
+    """Validate `--engines` here so a typo fails before a Spark session starts."""
+    from cdp_spark.identity.bench import DEFAULT_ENGINES
+
+    names = [name.strip() for name in spec.split(",") if name.strip()]
+    unknown = [name for name in names if name not in DEFAULT_ENGINES]
+    if unknown or not names:
+        raise typer.BadParameter(f"unknown engine(s) {unknown}; choose from {', '.join(DEFAULT_ENGINES)}")
+    return names
+
+
 @bench_app.command("cc")
 def bench_cc(
     edges: int = typer.Option(1_000_000, help="Identity-like edges (long chains included)."),
@@ -443,9 +530,10 @@ def bench_cc(
     """Connected components: native engine vs GraphX vs scipy on the same edge list."""
     from cdp_spark.identity.bench import run_cc_benchmark
 
+    engine_names = _engine_names(engines)
     try:
         ctx = _context()
-        result = run_cc_benchmark(ctx.spark, edges=edges, seed=seed, engines=tuple(engines.split(",")), out=None)
+        result = run_cc_benchmark(ctx.spark, edges=edges, seed=seed, engines=engine_names, out=None)
     except CdpSparkError as exc:
         raise _fail(exc) from exc
     path = _write_bench("cc", result, out, ctx.workspace.root)

@@ -35,6 +35,19 @@ class DemoSummary:
     quarantine_by_reason: dict[str, int] = field(default_factory=dict)
     landing_lines: int = 0
     report_paths: list[str] = field(default_factory=list)
+    persons: int = 0
+    known_persons: int = 0
+    identity_changes: dict[str, int] = field(default_factory=dict)
+    lifecycle: dict[str, int] = field(default_factory=dict)
+    top_tags: dict[str, int] = field(default_factory=dict)
+    story_person: dict[str, Any] | None = None
+
+    @property
+    def rows_per_layer(self) -> dict[str, int]:
+        out = dict.fromkeys(LAYERS, 0)
+        for name, rows in self.tables.items():
+            out[name.split(".", 1)[0]] += rows
+        return out
 
     @property
     def ok(self) -> bool:
@@ -80,7 +93,7 @@ def run_demo(
         run_date = start_date + timedelta(days=day)
         log.info("demo: delivering day %d (%s)", day, run_date)
         generated = generate(ctx.spark, ctx.workspace.root, settings, days=[day])
-        summary.landing_lines += int(getattr(generated, "total_records", 0) or 0)
+        summary.landing_lines += generated.total_records
         outcome: PipelineOutcome = run_pipeline(ctx, "nightly", run_date, on_event=on_event)
         summary.dates.append(run_date.isoformat())
         summary.runs.append(
@@ -107,8 +120,45 @@ def run_demo(
             .collect()
         )
         summary.quarantine_by_reason = {r["reason"]: int(r["count"]) for r in rows}
+    _gold_summary(ctx, summary)
     summary.report_paths = [str(p) for p in write_report(ctx, summary)]
     return summary
+
+
+def _counts(df: Any, column: str) -> dict[str, int]:
+    return {str(r[column]): int(r["count"]) for r in df.groupBy(column).count().orderBy(column).collect()}
+
+
+def _gold_summary(ctx: CdpContext, summary: DemoSummary) -> None:
+    """Persons, merges and splits, lifecycle stages, the most common tags, the story person."""
+    from pyspark.sql import functions as F
+
+    store = ctx.store
+    if store.exists("gold.profiles"):
+        profiles = store.read("gold.profiles")
+        summary.persons = profiles.count()
+        summary.known_persons = profiles.where(F.col("is_known")).count()
+        summary.lifecycle = _counts(profiles, "lifecycle_stage")
+    if store.exists("gold.identity_changes"):
+        summary.identity_changes = _counts(store.read("gold.identity_changes"), "change")
+    if store.exists("gold.tags"):
+        top = store.read("gold.tags").groupBy("tag").count().orderBy(F.desc("count"), "tag").limit(10).collect()
+        summary.top_tags = {r["tag"]: int(r["count"]) for r in top}
+    if store.exists("gold.identity_map"):
+        from cdp_spark.datagen.story import STORY_MEMBER_ID
+
+        hit = (
+            store.read("gold.identity_map")
+            .where((F.col("id_type") == "member_id") & (F.col("id_value") == STORY_MEMBER_ID))
+            .select("person_id")
+            .collect()
+        )
+        if hit:
+            person = hit[0]["person_id"]
+            tags = []
+            if store.exists("gold.tags"):
+                tags = sorted(r["tag"] for r in store.read("gold.tags").where(F.col("person_id") == person).collect())
+            summary.story_person = {"person_id": person, "tags": tags}
 
 
 def write_report(ctx: CdpContext, summary: DemoSummary) -> list[Path]:
@@ -136,6 +186,13 @@ def write_report(ctx: CdpContext, summary: DemoSummary) -> list[Path]:
         "",
         "Quarantined lines by reason: "
         + (", ".join(f"{k}={v}" for k, v in sorted(summary.quarantine_by_reason.items())) or "none"),
+        "",
+        f"Persons: {summary.persons:,} ({summary.known_persons:,} known). Identity changes: "
+        + (", ".join(f"{k}={v:,}" for k, v in summary.identity_changes.items()) or "none"),
+        "",
+        "Lifecycle: " + (", ".join(f"{k}={v:,}" for k, v in summary.lifecycle.items()) or "none"),
+        "",
+        "Top tags: " + (", ".join(f"{k}={v:,}" for k, v in summary.top_tags.items()) or "none"),
         "",
     ]
     md_path = folder / f"{stem}.md"

@@ -11,7 +11,13 @@ import logging
 log = logging.getLogger(__name__)
 
 # Order does not matter: the runner orders stages by their declared dependencies.
-STAGE_MODULES: tuple[str, ...] = ("cdp_spark.ingest",)
+STAGE_MODULES: tuple[str, ...] = (
+    "cdp_spark.ingest",
+    "cdp_spark.cleanse.silver",
+    "cdp_spark.identity.stage",
+    "cdp_spark.profile.stage",
+    "cdp_spark.tags.stage",
+)
 
 for _module in STAGE_MODULES:
     importlib.import_module(_module)

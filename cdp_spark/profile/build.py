@@ -1,0 +1,334 @@
+"""Rollups + candidates + identity map → ``gold.profiles`` as of a date (pure DataFrame code).
+
+Why a pure function of three DataFrames: the nightly stage, a full rebuild, a point-in-time
+feature table for a data scientist (``as_of`` in the past) and the tests all call the same
+code; only the inputs differ. Nothing here reads silver, so a merge or split of persons costs
+a re-key of rollups, not a re-read of history.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import TYPE_CHECKING
+
+from pyspark.sql import Column, Window
+from pyspark.sql import functions as F
+
+from cdp_spark.profile.config import ATTRIBUTE_GROUPS, ProfileConfig
+from cdp_spark.profile.rollups import merge_measures, sum_count_maps
+from cdp_spark.profile.schema import ANCHOR_TYPE, ANCHOR_VALUE, MONEY, WINDOW_STRUCT, profile_schema
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+#: The standard RFM segments on the recency × frequency grid (first match wins).
+RFM_SEGMENTS: tuple[tuple[str, str], ...] = (
+    ("5[45]", "Champions"),
+    ("[34][45]", "Loyal Customers"),
+    ("[45][23]", "Potential Loyalists"),
+    ("51", "New Customers"),
+    ("41", "Promising"),
+    ("33", "Need Attention"),
+    ("3[12]", "About to Sleep"),
+    ("[12]5", "Can't Lose Them"),
+    ("[12][34]", "At Risk"),
+    ("[12][12]", "Hibernating"),
+)
+
+
+def person_anchors(identity_map: DataFrame) -> DataFrame:
+    """``(anchor_type, anchor_value, person_id)`` from ``gold.identity_map``."""
+    return identity_map.select(
+        F.col("id_type").alias(ANCHOR_TYPE), F.col("id_value").alias(ANCHOR_VALUE), "person_id"
+    ).distinct()
+
+
+def person_identifiers(identity_map: DataFrame, config: ProfileConfig) -> DataFrame:
+    return identity_map.groupBy("person_id").agg(
+        F.array_sort(F.collect_set("id_type")).alias("id_types"),
+        F.count(F.lit(1)).alias("identifiers"),
+        F.max(F.col("id_type").isin(config.known_id_types)).alias("is_known"),
+    )
+
+
+def product_catalogue(order_lines: DataFrame | None) -> dict[str, str]:
+    """sku → category learnt from order lines (most frequent category, ties by name).
+
+    Product views carry only a sku; categories come from what was sold. Small (one row per
+    sku), so it travels to the driver and into the plan as a literal map.
+    """
+    if order_lines is None:
+        return {}
+    counts = (
+        order_lines.where(F.col("sku").isNotNull() & F.col("category").isNotNull())
+        .groupBy("sku", "category")
+        .count()
+    )
+    best = counts.groupBy("sku").agg(
+        F.max_by("category", F.struct("count", F.col("category"))).alias("category")
+    )
+    return {r.sku: r.category for r in best.collect()}
+
+
+def _viewed_categories(viewed: Column, catalogue: dict[str, str]) -> Column:
+    if not catalogue:
+        return F.create_map().cast("map<string,bigint>")
+    lookup = F.create_map(*[x for k, v in sorted(catalogue.items()) for x in (F.lit(k), F.lit(v))])
+    per_view = F.transform(
+        F.filter(F.map_entries(viewed), lambda e: F.try_element_at(lookup, e["key"]).isNotNull()),
+        lambda e: F.create_map(F.try_element_at(lookup, e["key"]), e["value"]),
+    )
+    return sum_count_maps(per_view)
+
+
+def _median(sorted_values: Column) -> Column:
+    n = F.size(sorted_values)
+    lo = F.try_element_at(sorted_values, ((n + 1) / 2).cast("int"))
+    hi = F.try_element_at(sorted_values, (n / 2 + 1).cast("int"))
+    return F.when(n == 0, F.lit(None)).otherwise((lo + hi) / 2.0)
+
+
+def _top_keys(m: Column, k: int) -> Column:
+    """Keys of the ``k`` largest values, ties by key."""
+    ordered = F.array_sort(
+        F.map_entries(m),
+        lambda left, right: (
+            F.when(left["value"] > right["value"], -1)
+            .when(left["value"] < right["value"], 1)
+            .when(left["key"] < right["key"], -1)
+            .when(left["key"] > right["key"], 1)
+            .otherwise(0)
+        ),
+    )
+    return F.slice(F.transform(ordered, lambda e: e["key"]), 1, k)
+
+
+def _latest_per_purpose(events: Column) -> Column:
+    """purpose → status of the latest consent event (ties: ``withdrawn`` sorts after ``granted``)."""
+    purposes = F.array_sort(F.array_distinct(F.transform(events, lambda e: e["purpose"])))
+    return F.map_from_entries(
+        F.transform(
+            purposes,
+            lambda p: F.struct(
+                p.alias("key"),
+                F.try_element_at(F.filter(events, lambda e: e["purpose"] == p), F.lit(-1))["status"].alias(
+                    "value"
+                ),
+            ),
+        )
+    )
+
+
+def behaviour(
+    rollups: DataFrame, anchors: DataFrame, as_of: date, config: ProfileConfig, catalogue: dict[str, str]
+) -> DataFrame:
+    """Per-person behaviour, order history and windows from rollups up to ``as_of``."""
+    day = F.col("event_date")
+    keyed = rollups.where(day <= F.lit(as_of)).join(anchors, [ANCHOR_TYPE, ANCHOR_VALUE], "inner")
+    windows = []
+    for days in config.windows:
+        keep = day > F.date_sub(F.lit(as_of), days)
+        fields = [
+            F.count_distinct(F.when(keep, day)).cast("bigint").alias("active_days"),
+            *merge_measures(keep),
+        ]
+        windows.append(F.struct(*fields).cast(WINDOW_STRUCT).alias(config.window_column(days)))
+    agg = keyed.groupBy("person_id").agg(
+        F.min("first_seen").alias("first_seen"),
+        F.max("last_seen").alias("last_seen"),
+        F.count_distinct(day).cast("bigint").alias("active_days"),
+        F.max_by("last_channel", F.struct("last_seen", "last_channel")).alias("last_channel"),
+        *merge_measures(),
+        F.array_sort(F.collect_set(F.when(F.col("orders") > 0, day))).alias("_order_days"),
+        F.array_sort(F.flatten(F.collect_list("consent_events"))).alias("_consents"),
+        F.max_by("wechat_state", F.struct(F.col("wechat_state.at"), F.col("wechat_state.following"))).alias(
+            "_wechat"
+        ),
+        *windows,
+    )
+    order_days = F.col("_order_days")
+    gaps = F.array_sort(
+        F.transform(
+            F.slice(order_days, 2, F.greatest(F.size(order_days) - 1, F.lit(0))),
+            lambda d, i: F.datediff(d, F.try_element_at(order_days, i + 1)),
+        )
+    )
+    return (
+        agg.withColumn("viewed_categories", _viewed_categories(F.col("viewed_products"), catalogue))
+        .withColumn(
+            "avg_order_value",
+            F.when(F.col("orders") > 0, (F.col("revenue") / F.col("orders")).cast(MONEY)),
+        )
+        .withColumn("first_order_date", F.try_element_at(order_days, F.lit(1)))
+        .withColumn("last_order_date", F.try_element_at(order_days, F.lit(-1)))
+        .withColumn("order_days", F.size(order_days).cast("bigint"))
+        .withColumn("repurchase_cycle_days", _median(gaps).cast("double"))
+        .withColumn("top_categories", _top_keys(F.col("category_spend"), 3))
+        .withColumn("preferred_store", F.try_element_at(_top_keys(F.col("stores"), 1), F.lit(1)))
+        .withColumn("wechat_following", F.col("_wechat.following"))
+        .withColumn(
+            "avg_satisfaction",
+            F.when(F.col("satisfaction_n") > 0, F.col("satisfaction_sum") / F.col("satisfaction_n")),
+        )
+        .withColumn("consent", _latest_per_purpose(F.col("_consents")))
+        .drop("_order_days", "_consents", "_wechat")
+    )
+
+
+def golden_record(candidates: DataFrame, anchors: DataFrame, as_of: date, config: ProfileConfig) -> DataFrame:
+    """One row per person: each attribute group's winner with its source and record id."""
+    merged = (
+        candidates.where(F.col("event_date") <= F.lit(as_of))
+        .join(anchors, [ANCHOR_TYPE, ANCHOR_VALUE], "inner")
+        .groupBy("person_id", "attribute", "value", "source")
+        .agg(
+            F.sum("records").alias("records"),
+            F.min("first_seen").alias("first_seen"),
+            F.max("last_seen").alias("last_seen"),
+            F.max_by("last_record_id", F.struct("last_seen", "last_record_id")).alias("record_id"),
+        )
+    )
+    k1: Column = F.lit(0)
+    k2: Column = -F.unix_micros(F.col("last_seen"))
+    for group in ATTRIBUTE_GROUPS:
+        rule = config.rule_for(group)
+        is_group = F.col("attribute") == group
+        if rule.rule == "source_priority":
+            ranks = F.create_map(*[x for i, s in enumerate(rule.sources) for x in (F.lit(s), F.lit(i))])
+            k1 = F.when(
+                is_group, F.coalesce(F.try_element_at(ranks, F.col("source")), F.lit(len(rule.sources)))
+            ).otherwise(k1)
+        elif rule.rule == "most_frequent":
+            k1 = F.when(is_group, -F.col("records")).otherwise(k1)
+        elif rule.rule == "first_non_null":
+            k2 = F.when(is_group, F.unix_micros(F.col("first_seen"))).otherwise(k2)
+    ranked = merged.withColumn(
+        "_rank",
+        F.row_number().over(
+            Window.partitionBy("person_id", "attribute").orderBy(
+                k1.cast("bigint"), k2.cast("bigint"), F.col("source"), F.col("value")
+            )
+        ),
+    ).where(F.col("_rank") == 1)
+    winners = ranked.groupBy("person_id").agg(
+        *[
+            F.max(F.when(F.col("attribute") == g, F.struct("value", "source", "record_id"))).alias(f"_{g}")
+            for g in ATTRIBUTE_GROUPS
+        ]
+    )
+    address = F.from_json(
+        F.col("_address.value"), "street string, postcode string, city string, country string"
+    )
+    birth = F.try_to_date(F.col("_birth_date.value"), "yyyy-MM-dd")
+    values: dict[str, list[Column]] = {
+        "name": [F.col("_name.value").alias("full_name")],
+        "gender": [F.col("_gender.value").alias("gender")],
+        "birth_date": [
+            birth.alias("birth_date"),
+            F.floor(F.months_between(F.lit(as_of), birth) / 12).cast("int").alias("age"),
+        ],
+        "address": [address[part].alias(part) for part in ("street", "postcode", "city", "country")],
+        "email": [F.col("_email.value").alias("email")],
+        "phone": [F.col("_phone.value").alias("phone")],
+    }
+    cols: list[Column] = [F.col("person_id")]
+    for group in ATTRIBUTE_GROUPS:  # value columns, then provenance: the GOLDEN column order
+        cols += values[group]
+        cols += [
+            F.col(f"_{group}.source").alias(f"{group}_source"),
+            F.col(f"_{group}.record_id").alias(f"{group}_record_id"),
+        ]
+    return winners.select(*cols)
+
+
+def _score(value: Column, cuts: Column, higher_is_better: bool = True) -> Column:
+    """Quintile score 1..5: how many of the four cut points lie below ``value``."""
+    below = F.size(F.filter(cuts, lambda c: c < value))
+    return (F.lit(1) + below if higher_is_better else F.lit(5) - below).cast("int")
+
+
+def with_rfm(profiles: DataFrame, as_of: date) -> DataFrame:
+    """Recency/frequency/monetary quintile scores among buyers and the RFM segment.
+
+    Cut points are approximate percentiles (exact on small data); ties get the same score and
+    the result does not depend on row order or partitioning.
+    """
+    buyers = F.col("orders") > 0
+    recency = F.when(buyers, F.datediff(F.lit(as_of), F.col("last_order_date")))
+    with_recency = profiles.withColumn("recency_days", recency.cast("int"))
+    probs = F.array(*[F.lit(p) for p in (0.2, 0.4, 0.6, 0.8)])
+    cuts = with_recency.where(buyers).agg(
+        F.percentile_approx("recency_days", probs, 10000).alias("_r"),
+        F.percentile_approx("orders", probs, 10000).alias("_f"),
+        F.percentile_approx("revenue", probs, 10000).alias("_m"),
+    )
+    scored = (
+        with_recency.crossJoin(F.broadcast(cuts))
+        .withColumn(
+            "r_score", F.when(buyers, _score(F.col("recency_days"), F.col("_r"), higher_is_better=False))
+        )
+        .withColumn("f_score", F.when(buyers, _score(F.col("orders"), F.col("_f"))))
+        .withColumn("m_score", F.when(buyers, _score(F.col("revenue"), F.col("_m"))))
+        .drop("_r", "_f", "_m")
+    )
+    rf = F.concat(F.col("r_score").cast("string"), F.col("f_score").cast("string"))
+    segment: Column = F.lit(None).cast("string")
+    for pattern, name in reversed(RFM_SEGMENTS):
+        segment = F.when(rf.rlike(f"^{pattern}$"), F.lit(name)).otherwise(segment)
+    return scored.withColumn(
+        "rfm_score",
+        F.concat(
+            F.col("r_score").cast("string"), F.col("f_score").cast("string"), F.col("m_score").cast("string")
+        ),
+    ).withColumn("rfm_segment", F.when(buyers, segment))
+
+
+def lifecycle_stage(config: ProfileConfig) -> Column:
+    """Stage from orders, recency and the person's own repurchase cycle (see :class:`Lifecycle`)."""
+    lc = config.lifecycle
+    cycle = F.coalesce(F.col("repurchase_cycle_days"), F.lit(float(lc.default_cycle_days)))
+    recency = F.col("recency_days")
+    return (
+        F.when(F.coalesce(F.col("orders"), F.lit(0)) == 0, F.lit("prospect"))
+        .when(recency > lc.lapsed_days, F.lit("lapsed"))
+        .when(recency > cycle * lc.at_risk_factor, F.lit("at_risk"))
+        .when(F.col("orders") == 1, F.lit("new"))
+        .when(F.col("orders") >= lc.loyal_min_orders, F.lit("loyal"))
+        .otherwise(F.lit("active"))
+    )
+
+
+def build_profiles(
+    rollups: DataFrame,
+    candidates: DataFrame,
+    identity_map: DataFrame,
+    as_of: date,
+    config: ProfileConfig,
+    *,
+    catalogue: dict[str, str] | None = None,
+) -> DataFrame:
+    """``gold.profiles`` as of ``as_of``: one row per person with any activity up to that day."""
+    anchors = person_anchors(identity_map)
+    beh = behaviour(rollups, anchors, as_of, config, catalogue or {})
+    golden = golden_record(candidates, anchors, as_of, config)
+    ids = person_identifiers(identity_map, config)
+    joined = beh.join(ids, "person_id", "left").join(golden, "person_id", "left")
+    profiles = with_rfm(joined, as_of).withColumn("lifecycle_stage", lifecycle_stage(config))
+    profiles = profiles.withColumn("as_of_date", F.lit(as_of)).withColumn(
+        "is_known", F.coalesce(F.col("is_known"), F.lit(False))
+    )
+    schema = profile_schema(config.windows)
+    return profiles.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.fields])
+
+
+def lifecycle_changes(before: DataFrame | None, after: DataFrame, run_date: date) -> DataFrame:
+    """Persons whose stage changed between two profile snapshots (new and vanished included)."""
+    new = after.select("person_id", F.col("lifecycle_stage").alias("stage_after"))
+    if before is None:
+        joined = new.withColumn("stage_before", F.lit(None).cast("string"))
+    else:
+        old = before.select("person_id", F.col("lifecycle_stage").alias("stage_before"))
+        joined = old.join(new, "person_id", "full_outer")
+    return joined.where(~F.col("stage_before").eqNullSafe(F.col("stage_after"))).select(
+        F.lit(run_date).alias("run_date"), "person_id", "stage_before", "stage_after"
+    )

@@ -1,0 +1,536 @@
+"""Silver records → per-anchor daily rollups and golden-record candidates.
+
+Every silver record gets an *anchor*: its most trusted identifier (``anchor_priority`` in
+``profile.yaml``) that is not junk by the identity blocklist. The anchor depends on the record
+alone, never on the identity graph, so a rollup row is valid for as long as its silver day is
+unchanged; which person it belongs to is looked up in ``gold.identity_map`` when profiles are
+built. Records without any usable identifier cannot belong to a person and are counted as
+unanchored instead of being silently dropped.
+
+One aggregation does all of it: each record becomes a *partial* (the rollup measures for
+that one record), partials of all silver tables are unioned, and one ``groupBy(anchor, day)``
+merges them with the same merge expressions that later merge days into profiles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+
+from cdp_spark.cleanse.std_money import to_reporting_currency
+from cdp_spark.identity.guards import block_reason
+from cdp_spark.profile.schema import (
+    ANCHOR_TYPE,
+    ANCHOR_VALUE,
+    CANDIDATE_SCHEMA,
+    CONSENT_EVENT,
+    MEASURES,
+    MONEY,
+    ROLLUP_SCHEMA,
+    WECHAT_STATE,
+)
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+    from cdp_spark.identity.config import IdentityConfig
+    from cdp_spark.profile.config import ProfileConfig
+
+EVENTS, ORDERS, ORDER_LINES, CONTACTS, CONSENTS, TICKETS = (
+    "silver.events",
+    "silver.orders",
+    "silver.order_lines",
+    "silver.contacts",
+    "silver.consents",
+    "silver.tickets",
+)
+#: Silver tables whose records carry identifiers and so can be anchored.
+ANCHORED_TABLES: tuple[str, ...] = (EVENTS, ORDERS, CONTACTS, CONSENTS, TICKETS)
+
+_ANCHOR = "_anchor"
+_WEB_TIMES, _APP_TIMES = "_web_times", "_app_times"
+
+
+# --------------------------------------------------------------------------- anchors
+
+
+def anchor(identifiers: Column, profile: ProfileConfig, identity: IdentityConfig) -> Column:
+    """``struct(rank, id_type, id_value)`` of the record's most trusted usable identifier, or null.
+
+    Evaluated inside higher-order functions, so a record's identifiers are never exploded.
+    """
+    ranks = F.create_map(*[x for i, t in enumerate(profile.anchor_priority) for x in (F.lit(t), F.lit(i))])
+    entries = F.transform(
+        F.map_entries(identifiers),
+        lambda e: F.struct(
+            F.try_element_at(ranks, e["key"]).alias("rank"),
+            e["key"].alias("id_type"),
+            e["value"].alias("id_value"),
+        ),
+    )
+    usable = F.filter(
+        entries,
+        lambda x: (
+            x["rank"].isNotNull()
+            & x["id_value"].isNotNull()
+            & block_reason(identity, x["id_type"], x["id_value"]).isNull()
+        ),
+    )
+    return F.array_min(usable)
+
+
+def with_anchor(df: DataFrame, profile: ProfileConfig, identity: IdentityConfig) -> DataFrame:
+    """Add ``anchor_type``/``anchor_value`` (null when the record has no usable identifier)."""
+    return (
+        df.withColumn(_ANCHOR, anchor(F.col("identifiers"), profile, identity))
+        .withColumn(ANCHOR_TYPE, F.col(f"{_ANCHOR}.id_type"))
+        .withColumn(ANCHOR_VALUE, F.col(f"{_ANCHOR}.id_value"))
+        .drop(_ANCHOR)
+    )
+
+
+# --------------------------------------------------------------------------- merge expressions
+
+
+def sum_count_maps(maps: Column) -> Column:
+    """Sum an array of ``map<string, bigint>`` per key (the merge of count maps)."""
+    return F.aggregate(
+        maps,
+        F.create_map().cast("map<string,bigint>"),
+        lambda acc, m: F.map_zip_with(
+            acc, m, lambda _k, a, b: F.coalesce(a, F.lit(0)) + F.coalesce(b, F.lit(0))
+        ),
+    )
+
+
+def sum_money_maps(maps: Column) -> Column:
+    """Sum an array of ``map<string, decimal(18,2)>`` per key, staying in ``decimal(18,2)``."""
+    zero = F.lit(0).cast(MONEY)
+    return F.aggregate(
+        maps,
+        F.create_map().cast("map<string,decimal(18,2)>"),
+        lambda acc, m: F.map_zip_with(
+            acc, m, lambda _k, a, b: (F.coalesce(a, zero) + F.coalesce(b, zero)).cast(MONEY)
+        ),
+    )
+
+
+def union_sorted(arrays: Column) -> Column:
+    return F.array_sort(F.array_distinct(F.flatten(arrays)))
+
+
+def merge_measures(keep: Column | None = None, exclude: Sequence[str] = ()) -> list[Column]:
+    """Aggregate expressions merging :data:`MEASURES` of many rows into one (for ``groupBy``).
+
+    ``keep``: only rows where it is true take part (behaviour windows); the others count as
+    empty. Every measure is merged by an associative, commutative rule, so the order and
+    grouping of partials never changes the result.
+    """
+
+    def only(col: str) -> Column:
+        return F.col(col) if keep is None else F.when(keep, F.col(col))
+
+    out: list[Column] = []
+    for field in MEASURES:
+        name, dtype = field.name, field.dataType.simpleString()
+        if name in exclude:
+            continue
+        if dtype == "bigint":
+            expr = F.coalesce(F.sum(only(name)), F.lit(0)).cast("bigint")
+        elif dtype == "decimal(18,2)":
+            expr = F.coalesce(F.sum(only(name)), F.lit(0)).cast(MONEY)
+        elif dtype == "map<string,bigint>":
+            expr = sum_count_maps(F.collect_list(only(name)))
+        elif dtype == "map<string,decimal(18,2)>":
+            expr = sum_money_maps(F.collect_list(only(name)))
+        elif dtype.startswith("array<"):
+            expr = union_sorted(F.collect_list(only(name)))
+        else:  # pragma: no cover - guarded by tests over MEASURES
+            raise TypeError(f"no merge rule for measure {name} of type {dtype}")
+        out.append(expr.alias(name))
+    return out
+
+
+def counts_of(values: Column) -> Column:
+    """``map<value, occurrences>`` of an array (nulls left out)."""
+    present = F.filter(values, lambda v: v.isNotNull())
+    return F.map_from_entries(
+        F.transform(
+            F.array_distinct(present),
+            lambda k: F.struct(
+                k.alias("key"), F.size(F.filter(present, lambda v: v == k)).cast("bigint").alias("value")
+            ),
+        )
+    )
+
+
+def sessions(times: Column, gap_minutes: int) -> Column:
+    """Sessions in a sorted array of timestamps: a new one starts after ``gap_minutes`` idle."""
+    start = F.struct(F.lit(None).cast("timestamp").alias("prev"), F.lit(0).cast("bigint").alias("n"))
+    gap = F.expr(f"INTERVAL {int(gap_minutes)} MINUTES")
+    return F.aggregate(
+        times,
+        start,
+        lambda acc, t: F.struct(
+            t.alias("prev"),
+            (acc["n"] + F.when(acc["prev"].isNull() | (t > acc["prev"] + gap), 1).otherwise(0))
+            .cast("bigint")
+            .alias("n"),
+        ),
+        lambda acc: acc["n"],
+    )
+
+
+# --------------------------------------------------------------------------- partials
+
+
+def _partial(df: DataFrame, table: str, **measures: Column) -> DataFrame:
+    """One row per record: key, time, channel, and every measure (typed null where not given)."""
+    cols = [
+        F.col(ANCHOR_TYPE),
+        F.col(ANCHOR_VALUE),
+        F.col("event_date"),
+        F.col("event_time"),
+        F.col("channel"),
+        F.col("record_id"),
+        F.lit(table).alias("_table"),
+    ]
+    for field in MEASURES:
+        value = measures.pop(field.name, None)
+        cols.append((value if value is not None else F.lit(None)).cast(field.dataType).alias(field.name))
+    extras = {
+        _WEB_TIMES: measures.pop(_WEB_TIMES, None),
+        _APP_TIMES: measures.pop(_APP_TIMES, None),
+        "consent_events": measures.pop("consent_events", None),
+        "wechat_state": measures.pop("wechat_state", None),
+    }
+    if measures:  # pragma: no cover - programming error
+        raise TypeError(f"unknown measures {sorted(measures)}")
+    types = {
+        _WEB_TIMES: "array<timestamp>",
+        _APP_TIMES: "array<timestamp>",
+        "consent_events": f"array<{CONSENT_EVENT.simpleString()}>",
+        "wechat_state": WECHAT_STATE.simpleString(),
+    }
+    for name, value in extras.items():
+        cols.append((value if value is not None else F.lit(None)).cast(types[name]).alias(name))
+    return df.select(*cols)
+
+
+def _one(cond: Column) -> Column:
+    return F.when(cond, F.lit(1)).otherwise(F.lit(0))
+
+
+def _single(key: Column) -> Column:
+    """A one-entry count map, or null when the key is null."""
+    return F.when(key.isNotNull(), F.create_map(key, F.lit(1).cast("bigint")))
+
+
+def _as_array(value: Column) -> Column:
+    return F.when(value.isNotNull(), F.array(value))
+
+
+def event_partials(events: DataFrame) -> DataFrame:
+    props = F.col("properties")
+    etype = F.col("event_type")
+    channel = F.col("channel")
+    term = F.lower(
+        F.trim(
+            F.coalesce(
+                F.try_element_at(props, F.lit("search_query")), F.try_element_at(props, F.lit("search_term"))
+            )
+        )
+    )
+    product = F.try_element_at(props, F.lit("product_id"))
+    permission = F.lower(F.trim(F.try_element_at(props, F.lit("permission"))))
+    granted = F.lower(F.trim(F.try_element_at(props, F.lit("granted"))))
+    is_prompt = (etype == "permission_prompt") & permission.isNotNull()
+    wechat_follow = (channel == "wechat") & etype.isin("subscribe", "unsubscribe")
+    return _partial(
+        events,
+        EVENTS,
+        events=F.lit(1),
+        channels=_single(channel),
+        event_counts=_single(etype),
+        page_views=_one(etype == "page_view"),
+        product_views=_one(etype == "product_view"),
+        viewed_products=F.when(etype == "product_view", _single(product)),
+        searches=_one(etype == "search"),
+        search_terms=F.when((etype == "search") & (term != ""), _as_array(term)),
+        permissions_granted=F.when(is_prompt & granted.isin("true", "1", "yes"), F.array(permission)),
+        permissions_declined=F.when(is_prompt & granted.isin("false", "0", "no"), F.array(permission)),
+        _web_times=F.when(channel == "web", F.array(F.col("event_time"))),
+        _app_times=F.when(channel == "app", F.array(F.col("event_time"))),
+        wechat_state=F.when(
+            wechat_follow,
+            F.struct(F.col("event_time").alias("at"), (etype == "subscribe").alias("following")),
+        ),
+    )
+
+
+def order_partials(orders: DataFrame, lines: DataFrame | None, profile: ProfileConfig) -> DataFrame:
+    """Orders (e-commerce and POS) with their lines' spend by category and travel tickets."""
+    counted = F.lower(F.col("status")).isin(profile.revenue_statuses)
+    revenue = to_reporting_currency(
+        F.col("total_amount"), F.col("currency"), profile.fx_rates, profile.reporting_currency
+    )
+    if lines is not None:
+        line_amount = to_reporting_currency(
+            F.col("unit_price") * F.col("quantity"),
+            F.col("currency"),
+            profile.fx_rates,
+            profile.reporting_currency,
+        ).value
+        per_category = (
+            lines.where(F.col("category").isNotNull() & line_amount.isNotNull())
+            .groupBy("order_record_id", "category")
+            .agg(F.sum(line_amount).cast(MONEY).alias("amount"))
+        )
+        spend = per_category.groupBy("order_record_id").agg(
+            F.map_from_entries(F.collect_list(F.struct("category", "amount"))).alias("_category_spend")
+        )
+        tickets = (
+            lines.where(F.col("ticket_type").isNotNull())
+            .groupBy("order_record_id")
+            .agg(
+                F.map_from_entries(
+                    F.collect_list(F.struct(F.lower(F.col("ticket_type")), F.col("quantity")))
+                ).alias("_ticket_types_raw"),
+                F.array_sort(F.collect_set("traveler_age")).alias("_traveler_ages"),
+            )
+        )
+        # One ticket type may appear on several lines: sum them.
+        tickets = tickets.withColumn(
+            "_ticket_types", sum_count_maps(F.array(F.col("_ticket_types_raw")))
+        ).drop("_ticket_types_raw")
+        orders = orders.join(spend, orders["record_id"] == spend["order_record_id"], "left").drop(
+            "order_record_id"
+        )
+        orders = orders.join(tickets, orders["record_id"] == tickets["order_record_id"], "left").drop(
+            "order_record_id"
+        )
+    else:
+        orders = orders.select(
+            "*",
+            F.lit(None).cast("map<string,decimal(18,2)>").alias("_category_spend"),
+            F.lit(None).cast("map<string,bigint>").alias("_ticket_types"),
+            F.lit(None).cast("array<int>").alias("_traveler_ages"),
+        )
+    return _partial(
+        orders,
+        ORDERS,
+        orders=_one(counted),
+        returned_orders=_one(F.lower(F.col("status")) == "returned"),
+        items=F.when(counted, F.col("item_count")),
+        revenue=F.when(counted, revenue.value),
+        category_spend=F.when(counted, F.col("_category_spend")),
+        ticket_types=F.when(counted, F.col("_ticket_types")),
+        traveler_ages=F.when(counted, F.col("_traveler_ages")),
+        stores=F.when(counted, _single(F.col("store_id"))),
+    )
+
+
+def contact_partials(contacts: DataFrame) -> DataFrame:
+    return _partial(contacts, CONTACTS)
+
+
+def consent_partials(consents: DataFrame) -> DataFrame:
+    event = F.struct(
+        F.lower(F.col("purpose")).alias("purpose"),
+        F.lower(F.col("status")).alias("status"),
+        F.col("event_time").alias("at"),
+    )
+    return _partial(
+        consents,
+        CONSENTS,
+        consent_events=F.when(F.col("purpose").isNotNull() & F.col("status").isNotNull(), F.array(event)),
+    )
+
+
+def ticket_partials(tickets: DataFrame) -> DataFrame:
+    return _partial(
+        tickets,
+        TICKETS,
+        tickets=F.lit(1),
+        satisfaction_sum=F.col("satisfaction"),
+        satisfaction_n=_one(F.col("satisfaction").isNotNull()),
+    )
+
+
+def partials(tables: dict[str, DataFrame], profile: ProfileConfig, identity: IdentityConfig) -> DataFrame:
+    """Anchored per-record partials of every silver table present in ``tables``."""
+    parts: list[DataFrame] = []
+    lines = tables.get(ORDER_LINES)
+    for name, df in tables.items():
+        if name == ORDER_LINES:
+            continue
+        anchored = with_anchor(df, profile, identity)
+        if name == EVENTS:
+            parts.append(event_partials(anchored))
+        elif name == ORDERS:
+            parts.append(order_partials(anchored, lines, profile))
+        elif name == CONTACTS:
+            parts.append(contact_partials(anchored))
+        elif name == CONSENTS:
+            parts.append(consent_partials(anchored))
+        elif name == TICKETS:
+            parts.append(ticket_partials(anchored))
+    if not parts:
+        raise ValueError("no silver tables to roll up")
+    out = parts[0]
+    for part in parts[1:]:
+        out = out.unionByName(part)
+    return out
+
+
+def daily_rollups(parts: DataFrame, gap_minutes: int) -> DataFrame:
+    """Merge anchored partials per (anchor, day) into :data:`ROLLUP_SCHEMA` rows."""
+    web_times = F.array_sort(F.flatten(F.collect_list(_WEB_TIMES)))
+    app_times = F.array_sort(F.flatten(F.collect_list(_APP_TIMES)))
+    merged = (
+        parts.where(F.col(ANCHOR_TYPE).isNotNull())
+        .groupBy(ANCHOR_TYPE, ANCHOR_VALUE, "event_date")
+        .agg(
+            F.count(F.lit(1)).alias("records"),
+            F.min("event_time").alias("first_seen"),
+            F.max("event_time").alias("last_seen"),
+            F.max_by("channel", F.struct("event_time", "channel", "record_id")).alias("last_channel"),
+            *merge_measures(exclude=("web_sessions", "app_sessions")),
+            web_times.alias(_WEB_TIMES),
+            app_times.alias(_APP_TIMES),
+            F.array_sort(F.flatten(F.collect_list("consent_events"))).alias("consent_events"),
+            F.max_by(
+                "wechat_state", F.struct(F.col("wechat_state.at"), F.col("wechat_state.following"))
+            ).alias("wechat_state"),
+        )
+        .withColumn("web_sessions", sessions(F.col(_WEB_TIMES), gap_minutes))
+        .withColumn("app_sessions", sessions(F.col(_APP_TIMES), gap_minutes))
+    )
+    return merged.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in ROLLUP_SCHEMA.fields])
+
+
+# --------------------------------------------------------------------------- golden-record candidates
+
+
+def _has_cjk(col: Column) -> Column:
+    return col.rlike(r"[\u3400-\u9fff\uf900-\ufaff]")
+
+
+def display_name(first: Column, last: Column) -> Column:
+    """Family name first and no space for CJK names (林悦), "first last" otherwise."""
+    cjk = _has_cjk(F.coalesce(first, F.lit(""))) | _has_cjk(F.coalesce(last, F.lit("")))
+    both = first.isNotNull() & last.isNotNull()
+    joined = F.when(cjk & both, F.concat(last, first)).otherwise(F.concat_ws(" ", first, last))
+    return F.when(joined != "", joined)
+
+
+def _address(street: Column, postcode: Column, city: Column, country: Column) -> Column:
+    payload = F.to_json(
+        F.struct(
+            street.alias("street"), postcode.alias("postcode"), city.alias("city"), country.alias("country")
+        )
+    )
+    return F.when(street.isNotNull() | city.isNotNull(), payload)
+
+
+def _candidate_rows(df: DataFrame, seen: Column, attributes: dict[str, Column]) -> DataFrame:
+    pairs = F.array(
+        *[
+            F.struct(F.lit(k).alias("attribute"), v.cast("string").alias("value"))
+            for k, v in attributes.items()
+        ]
+    )
+    return df.select(
+        ANCHOR_TYPE,
+        ANCHOR_VALUE,
+        "event_date",
+        "source",
+        "record_id",
+        seen.alias("_seen"),
+        F.inline(F.filter(pairs, lambda p: p["value"].isNotNull() & (F.trim(p["value"]) != ""))),
+    )
+
+
+def candidate_rows(
+    tables: dict[str, DataFrame], profile: ProfileConfig, identity: IdentityConfig
+) -> DataFrame | None:
+    """One row per anchored record and attribute value it states."""
+    parts: list[DataFrame] = []
+    if CONTACTS in tables:
+        c = with_anchor(tables[CONTACTS], profile, identity)
+        parts.append(
+            _candidate_rows(
+                c,
+                F.coalesce(F.col("updated_at"), F.col("event_time")),
+                {
+                    "name": display_name(F.col("first_name"), F.col("last_name")),
+                    "gender": F.col("gender"),
+                    "birth_date": F.col("birth_date"),
+                    "address": _address(F.col("street"), F.col("postcode"), F.col("city"), F.col("country")),
+                    "email": F.col("email"),
+                    "phone": F.col("phone"),
+                },
+            )
+        )
+    if ORDERS in tables:
+        o = with_anchor(tables[ORDERS], profile, identity)
+        parts.append(
+            _candidate_rows(
+                o,
+                F.coalesce(F.col("updated_at"), F.col("event_time")),
+                {
+                    "name": F.col("shipping_name"),
+                    "address": _address(
+                        F.col("shipping_street"),
+                        F.col("shipping_postcode"),
+                        F.col("shipping_city"),
+                        F.col("shipping_country"),
+                    ),
+                    "email": F.col("email"),
+                    "phone": F.col("phone"),
+                },
+            )
+        )
+    if TICKETS in tables:
+        t = with_anchor(tables[TICKETS], profile, identity)
+        parts.append(
+            _candidate_rows(
+                t,
+                F.col("event_time"),
+                {"name": F.col("name"), "email": F.col("email"), "phone": F.col("phone")},
+            )
+        )
+    if not parts:
+        return None
+    out = parts[0]
+    for part in parts[1:]:
+        out = out.unionByName(part)
+    return out
+
+
+def attribute_candidates(rows: DataFrame) -> DataFrame:
+    """Merge candidate rows per (anchor, day, attribute, value, source): :data:`CANDIDATE_SCHEMA`."""
+    merged = (
+        rows.where(F.col(ANCHOR_TYPE).isNotNull())
+        .groupBy(ANCHOR_TYPE, ANCHOR_VALUE, "event_date", "attribute", "value", "source")
+        .agg(
+            F.count(F.lit(1)).alias("records"),
+            F.min("_seen").alias("first_seen"),
+            F.max("_seen").alias("last_seen"),
+            F.max_by("record_id", F.struct("_seen", "record_id")).alias("last_record_id"),
+        )
+        .where(F.col("first_seen").isNotNull())
+    )
+    return merged.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in CANDIDATE_SCHEMA.fields])
+
+
+def touched_dates(tables: dict[str, DataFrame], run_date_col: Column) -> Sequence[object]:
+    """Event dates of silver rows written by a run (``run_date_col`` selects them)."""
+    dates: set[object] = set()
+    for df in tables.values():
+        if "_run_date" in df.columns:
+            dates |= {r[0] for r in df.where(run_date_col).select("event_date").distinct().collect()}
+    return sorted(dates)  # type: ignore[type-var]

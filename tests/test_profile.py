@@ -1,0 +1,265 @@
+"""Profiles: RFM, lifecycle and repurchase cycle on hand-computed examples; survivorship with
+provenance; late events, merges and splits through the stage; incremental == full rebuild."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from chispa import assert_df_equality
+from pyspark.sql import functions as F
+
+from cdp_spark.cleanse.silver_schema import EVENTS, ORDERS, table_schema
+from cdp_spark.pipeline import RunContext
+from cdp_spark.profile.build import build_profiles, lifecycle_changes
+from cdp_spark.profile.config import ProfileConfig, Survivorship
+from cdp_spark.profile.schema import CANDIDATE_SCHEMA, ROLLUP_SCHEMA, ROLLUPS, profile_schema
+
+AS_OF = date(2025, 6, 30)
+
+
+def _rollup(anchor: str, day: date, **measures: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {f.name: None for f in ROLLUP_SCHEMA.fields}
+    at = datetime.combine(day, datetime.min.time()) + timedelta(hours=10)
+    row.update(anchor_type="member_id", anchor_value=anchor, event_date=day, records=1, first_seen=at, last_seen=at)
+    row["last_channel"] = "web"
+    row.update(measures)
+    return row
+
+
+def _orders(anchor: str, days: list[date], amount: str = "100.00") -> list[dict[str, Any]]:
+    return [_rollup(anchor, d, orders=1, revenue=Decimal(amount), items=1) for d in days]
+
+
+def _identity_map(spark, pairs: list[tuple[str, str, str]]):  # type: ignore[no-untyped-def]
+    return spark.createDataFrame(pairs, "id_type string, id_value string, person_id string")
+
+
+def _empty_candidates(spark):  # type: ignore[no-untyped-def]
+    return spark.createDataFrame([], CANDIDATE_SCHEMA)
+
+
+@pytest.fixture(scope="module")
+def rfm_profiles(spark):  # type: ignore[no-untyped-def]
+    d = date
+    rows = [
+        *_orders("m1", [d(2025, 6, 1), d(2025, 6, 11), d(2025, 6, 21)]),  # cycle 10, recency 9
+        *_orders("m2", [d(2025, 1, 1), d(2025, 2, 1)]),  # cycle 31, recency 149 > 62
+        *_orders("m3", [d(2025, 6, 25)]),  # one recent order
+        _rollup("m4", d(2025, 6, 29), events=3, searches=1, search_terms=["antarctic cruise"]),  # no order
+        *_orders("m5", [d(2024, 5, 1), d(2024, 5, 2)]),  # recency 424 > 365
+        *_orders("m6", [d(2025, 6, 26) + timedelta(days=i) for i in range(5)]),  # 5 orders, daily
+        _rollup("m7", d(2025, 7, 2), orders=1, revenue=Decimal("50.00")),  # after as_of: invisible
+    ]
+    rollups = spark.createDataFrame(rows, ROLLUP_SCHEMA)
+    ids = _identity_map(spark, [("member_id", f"m{i}", f"P{i}") for i in range(1, 8)])
+    out = build_profiles(rollups, _empty_candidates(spark), ids, AS_OF, ProfileConfig())
+    return {r.person_id: r for r in out.collect()}, out
+
+
+def test_profile_schema_is_the_contract(rfm_profiles) -> None:  # type: ignore[no-untyped-def]
+    _, df = rfm_profiles
+    def shape(schema):  # type: ignore[no-untyped-def]
+        return [(f.name, f.dataType.simpleString()) for f in schema.fields]
+
+    assert shape(df.schema) == shape(profile_schema(ProfileConfig().windows))
+
+
+def test_order_history_and_repurchase_cycle(rfm_profiles) -> None:  # type: ignore[no-untyped-def]
+    p, _ = rfm_profiles
+    assert (p["P1"].orders, p["P1"].order_days, p["P1"].repurchase_cycle_days) == (3, 3, 10.0)
+    assert p["P1"].revenue == Decimal("300.00") and p["P1"].avg_order_value == Decimal("100.00")
+    assert (p["P1"].first_order_date, p["P1"].last_order_date) == (date(2025, 6, 1), date(2025, 6, 21))
+    assert p["P2"].repurchase_cycle_days == 31.0
+    assert p["P3"].repurchase_cycle_days is None and p["P4"].orders == 0
+    assert "P7" not in p, "activity after the as-of date must not create a profile"
+
+
+def test_lifecycle_stages(rfm_profiles) -> None:  # type: ignore[no-untyped-def]
+    p, _ = rfm_profiles
+    got = {k: v.lifecycle_stage for k, v in p.items()}
+    assert got == {"P1": "active", "P2": "at_risk", "P3": "new", "P4": "prospect", "P5": "lapsed", "P6": "loyal"}
+
+
+def test_rfm_scores_and_segments(rfm_profiles) -> None:  # type: ignore[no-untyped-def]
+    p, _ = rfm_profiles
+    # Buyers' recency [0, 5, 9, 149, 424] → cut points 0, 5, 9, 149; frequency [1, 2, 2, 3, 5] →
+    # 1, 2, 2, 3; monetary [100, 200, 200, 300, 500] → 100, 200, 200, 300.
+    got = {k: (v.recency_days, v.r_score, v.f_score, v.m_score, v.rfm_segment) for k, v in p.items()}
+    assert got == {
+        "P1": (9, 3, 4, 4, "Loyal Customers"),
+        "P2": (149, 2, 2, 2, "Hibernating"),
+        "P3": (5, 4, 1, 1, "Promising"),
+        "P4": (None, None, None, None, None),
+        "P5": (424, 1, 2, 2, "Hibernating"),
+        "P6": (0, 5, 5, 5, "Champions"),
+    }
+    assert p["P6"].rfm_score == "555"
+
+
+def test_behaviour_windows(rfm_profiles) -> None:  # type: ignore[no-untyped-def]
+    p, _ = rfm_profiles
+    assert p["P6"].last_7d.orders == 5 and p["P6"].last_7d.active_days == 5
+    assert p["P1"].last_7d.orders == 0 and p["P1"].last_30d.orders == 3
+    assert p["P4"].last_7d.search_terms == ["antarctic cruise"] and p["P4"].last_7d.searches == 1
+    assert p["P2"].last_365d.orders == 2 and p["P5"].last_365d.orders == 0
+
+
+def test_survivorship_rules_and_provenance(spark) -> None:  # type: ignore[no-untyped-def]
+    def cand(attr: str, value: str, source: str, records: int, first: int, last: int, rid: str) -> tuple:
+        base = datetime(2025, 6, 1)
+        return (
+            "member_id", "m1", date(2025, 6, 1), attr, value, source, records,
+            base + timedelta(days=first), base + timedelta(days=last), rid,
+        )  # fmt: skip
+
+    rows = [
+        cand("name", "A. Schmidt", "orders", 3, 0, 9, "o9"),
+        cand("name", "Anna Schmidt", "crm", 1, 2, 2, "c1"),
+        cand("email", "anna@example.com", "orders", 3, 0, 9, "o9"),
+        cand("email", "a.schmidt@example.com", "crm", 1, 5, 5, "c1"),
+        cand("phone", "+4915112345678", "crm", 1, 1, 1, "c1"),
+        cand("phone", "+4915199999999", "support", 1, 7, 7, "t7"),
+        cand("birth_date", "1990-02-03", "crm", 1, 1, 1, "c1"),
+        cand("address", '{"street":"Hauptstr. 1","postcode":"10115","city":"Berlin","country":"DE"}', "orders", 1, 3, 3, "o3"),
+    ]  # fmt: skip
+    candidates = spark.createDataFrame(rows, CANDIDATE_SCHEMA)
+    rollups = spark.createDataFrame([_rollup("m1", date(2025, 6, 1))], ROLLUP_SCHEMA)
+    ids = _identity_map(spark, [("member_id", "m1", "P1")])
+    p = build_profiles(rollups, candidates, ids, AS_OF, ProfileConfig()).collect()[0]
+    assert (p.full_name, p.name_source, p.name_record_id) == ("Anna Schmidt", "crm", "c1")  # source priority
+    assert (p.email, p.email_source, p.email_record_id) == ("anna@example.com", "orders", "o9")  # most frequent
+    assert (p.phone, p.phone_source) == ("+4915199999999", "support")  # most recent
+    assert (p.birth_date, p.age) == (date(1990, 2, 3), 35)
+    assert (p.city, p.postcode, p.address_source) == ("Berlin", "10115", "orders")
+    first = ProfileConfig(survivorship={"name": Survivorship(rule="first_non_null")})
+    p = build_profiles(rollups, candidates, ids, AS_OF, first).collect()[0]
+    assert (p.full_name, p.name_record_id) == ("A. Schmidt", "o9")
+
+
+def test_lifecycle_changes_between_snapshots(spark) -> None:  # type: ignore[no-untyped-def]
+    before = spark.createDataFrame([("A", "new"), ("B", "active"), ("C", "loyal")], "person_id string, lifecycle_stage string")
+    after = spark.createDataFrame([("A", "active"), ("B", "active"), ("D", "prospect")], "person_id string, lifecycle_stage string")
+    got = lifecycle_changes(before, after, AS_OF)
+    expected = spark.createDataFrame(
+        [(AS_OF, "A", "new", "active"), (AS_OF, "C", "loyal", None), (AS_OF, "D", None, "prospect")],
+        "run_date date, person_id string, stage_before string, stage_after string",
+    )
+    assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_profile_config_errors_name_the_key() -> None:
+    with pytest.raises(ValueError, match="source_priority"):
+        Survivorship(rule="source_priority")
+    with pytest.raises(ValueError, match=r"unknown group\(s\) \['nmae'\]"):
+        ProfileConfig(survivorship={"nmae": Survivorship()})
+    with pytest.raises(ValueError, match="anchor_priority: unknown identifier type"):
+        ProfileConfig(anchor_priority=["member_id", "passport"])
+
+
+# --------------------------------------------------------------------------- through the stage
+
+D1, D2, D3 = date(2025, 3, 1), date(2025, 3, 2), date(2025, 3, 3)
+
+
+def _silver(spark, table: str, rows: list[dict[str, Any]]):  # type: ignore[no-untyped-def]
+    schema = table_schema(table)
+    full = []
+    for r in rows:
+        row: dict[str, Any] = {f.name: None for f in schema.fields}
+        row.update(r)
+        row["event_date"] = row["event_time"].date()
+        row.setdefault("source", "web")
+        full.append(row)
+    return spark.createDataFrame(full, schema)
+
+
+def _event(rid: str, at: datetime, ids: dict[str, str], run: date, etype: str = "page_view", **props: str) -> dict:
+    return {
+        "record_id": rid, "source": "web", "channel": "web", "event_time": at, "event_id": rid,
+        "event_type": etype, "properties": props, "identifiers": ids, "_run_date": run,
+    }  # fmt: skip
+
+
+def _order(rid: str, at: datetime, ids: dict[str, str], run: date, amount: str) -> dict:
+    return {
+        "record_id": rid, "source": "orders", "channel": "web", "event_time": at, "order_id": rid,
+        "status": "paid", "total_amount": Decimal(amount), "currency": "EUR", "item_count": 1,
+        "identifiers": ids, "_run_date": run,
+    }  # fmt: skip
+
+
+def _run(ctx, day: date, gen: int = 1, **options: Any):  # type: ignore[no-untyped-def]
+    from cdp_spark.profile.stage import run_profile
+
+    rc = RunContext(run_id=f"t-{day}-{gen}", run_date=day, stage="profile", generation=gen, options=options)
+    return run_profile(ctx, rc)
+
+
+def _by_key(df, *keys: str) -> dict:  # type: ignore[no-untyped-def]
+    """Rows keyed by ``keys`` as plain dicts: compares map columns without ordering them (Spark cannot)."""
+    return {tuple(r[k] for k in keys): r.asDict(recursive=True) for r in df.collect()}
+
+
+def _write_identity(ctx, pairs: list[tuple[str, str, str]]) -> None:  # type: ignore[no-untyped-def]
+    ctx.store.write("gold.identity_map", _identity_map(ctx.spark, pairs), mode="overwrite")
+
+
+@pytest.mark.slow
+def test_stage_late_events_merges_splits_and_full_rebuild(ctx) -> None:  # type: ignore[no-untyped-def]
+    spark, store = ctx.spark, ctx.store
+    t = lambda day, h: datetime.combine(day, datetime.min.time()) + timedelta(hours=h)  # noqa: E731
+    # Day 1: an anonymous cookie searches; a member orders.
+    store.write("silver.events", _silver(spark, EVENTS, [
+        _event("e1", t(D1, 9), {"cookie": "c1"}, D1, "search", search_query="Antarctic cruise"),
+        _event("e2", t(D1, 9.2), {"cookie": "c1"}, D1, "search", search_query="南极"),
+    ]), mode="append", partition_by=["event_date"])  # fmt: skip
+    store.write("silver.orders", _silver(spark, ORDERS, [
+        _order("o1", t(D1, 12), {"member_id": "m1", "phone": "+8613900000001"}, D1, "100.00"),
+    ]), mode="append", partition_by=["event_date"])  # fmt: skip
+    _write_identity(ctx, [("cookie", "c1", "A"), ("member_id", "m1", "B"), ("phone", "+8613900000001", "B")])
+    _run(ctx, D1)
+    p = {r.person_id: r for r in store.read("gold.profiles").collect()}
+    assert set(p) == {"A", "B"} and p["A"].searches == 2 and not p["A"].is_known
+    assert (p["B"].orders, p["B"].lifecycle_stage, p["B"].is_known) == (1, "new", True)
+
+    # Day 2: the cookie logs in as m1 (merge into B), and an order of day 1 arrives late.
+    store.write("silver.events", _silver(spark, EVENTS, [
+        _event("e3", t(D2, 8), {"cookie": "c1", "member_id": "m1"}, D2, "login"),
+    ]), mode="append", partition_by=["event_date"])  # fmt: skip
+    store.write("silver.orders", _silver(spark, ORDERS, [
+        _order("o0", t(D1, 7), {"phone": "+8613900000001"}, D2, "50.00"),
+    ]), mode="append", partition_by=["event_date"])  # fmt: skip
+    _write_identity(ctx, [("cookie", "c1", "B"), ("member_id", "m1", "B"), ("phone", "+8613900000001", "B")])
+    res = _run(ctx, D2)
+    assert res.metrics["mode"] == "incremental" and res.metrics["days_rolled_up"] == 2  # D1 (late) and D2
+    p = {r.person_id: r for r in store.read("gold.profiles").collect()}
+    assert set(p) == {"B"}, "the anonymous person merged into the known one"
+    assert (p["B"].searches, p["B"].orders, p["B"].revenue) == (2, 2, Decimal("150.00"))
+    assert p["B"].search_terms == ["antarctic cruise", "南极"]
+    day2 = store.read("gold.lifecycle_changes").where(F.col("run_date") == D2).collect()
+    assert {r.person_id: (r.stage_before, r.stage_after) for r in day2} == {
+        "A": ("prospect", None),  # merged away
+        "B": ("new", "active"),  # two orders now
+    }
+    rollup_key = ("anchor_type", "anchor_value", "event_date")
+    incremental = _by_key(store.read(ROLLUPS), *rollup_key)
+
+    # Rerun of D2: same tables (no appended rows, same changes).
+    _run(ctx, D2, gen=2)
+    assert _by_key(store.read(ROLLUPS), *rollup_key) == incremental
+    assert store.read("gold.lifecycle_changes").where(F.col("run_date") == D2).count() == 2  # A gone, B new→active
+
+    # Full rebuild reaches the same rollups and profiles.
+    before = _by_key(store.read("gold.profiles"), "person_id")
+    _run(ctx, D2, gen=3, full=True)
+    assert _by_key(store.read(ROLLUPS), *rollup_key) == incremental
+    assert _by_key(store.read("gold.profiles"), "person_id") == before
+
+    # Day 3: the cookie is unlinked again (split): its searches go back to an anonymous person.
+    _write_identity(ctx, [("cookie", "c1", "C"), ("member_id", "m1", "B"), ("phone", "+8613900000001", "B")])
+    _run(ctx, D3)
+    p = {r.person_id: r for r in store.read("gold.profiles").collect()}
+    assert (p["C"].searches, p["C"].orders) == (2, 0) and (p["B"].searches, p["B"].orders) == (0, 2)
