@@ -503,6 +503,16 @@ def candidate_rows(
                 {"name": F.col("name"), "email": F.col("email"), "phone": F.col("phone")},
             )
         )
+    if CONSENTS in tables:  # a consent names the address or number it was given for
+        c = with_anchor(tables[CONSENTS], profile, identity)
+        ids = F.col("identifiers")
+        parts.append(
+            _candidate_rows(
+                c,
+                F.col("event_time"),
+                {"email": F.try_element_at(ids, F.lit("email")), "phone": F.try_element_at(ids, F.lit("phone"))},
+            )
+        )
     if not parts:
         return None
     out = parts[0]

@@ -1,0 +1,86 @@
+"""``cdp-spark bench gold``: a full profile + tags build vs the incremental nightly of one day.
+
+Both are measured in the same process on the same data: the pipeline runs up to identity for
+every day, the last day's profile + tags run incrementally (what a nightly does), then the same
+date is rebuilt with ``full`` (every silver day rolled up again). The ratio incremental / full
+is what the issue's target (<= 0.25) is about; the absolute times depend on this machine.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cdp_spark.pipeline import RunContext, run_pipeline
+
+if TYPE_CHECKING:
+    from cdp_spark.context import CdpContext
+
+
+def bench_gold(ctx: CdpContext, *, persons: int, days: int, seed: int = 42) -> dict[str, Any]:
+    """Generate ``persons`` x ``days`` into ``<workspace>/bench/gold``; time profile + tags."""
+    from cdp_spark.config import Config
+    from cdp_spark.context import CdpContext
+    from cdp_spark.datagen import DatagenSettings, generate
+    from cdp_spark.profile.stage import run_profile
+    from cdp_spark.tags.stage import run_tags
+
+    if days < 2:
+        raise ValueError("bench gold needs at least 2 days: history plus the day measured")
+    root = Path(ctx.workspace.bench) / "gold"
+    settings = ctx.config.settings.model_copy(update={"workspace": str(root)})
+    bench_ctx = CdpContext.attach(
+        Config(settings=settings, conf_dir=ctx.config.conf_dir, source=ctx.config.source, domains=ctx.config.domains),
+        ctx.spark,
+        ctx.runtime,
+    )
+    data = DatagenSettings(persons=persons, days=days, seed=seed)
+    t0 = time.perf_counter()
+    generated = generate(ctx.spark, root, data)
+    generate_s = time.perf_counter() - t0
+    last = data.start_date + timedelta(days=days - 1)
+    t0 = time.perf_counter()
+    for k in range(days - 1):
+        outcome = run_pipeline(bench_ctx, "nightly", data.start_date + timedelta(days=k))
+        if not outcome.ok:
+            raise RuntimeError(f"history run failed: {outcome.summary_line()}")
+    outcome = run_pipeline(bench_ctx, "identity", last)
+    if not outcome.ok:
+        raise RuntimeError(f"identity for {last} failed: {outcome.summary_line()}")
+    history_s = time.perf_counter() - t0
+
+    def timed(generation: int, full: bool) -> dict[str, float]:
+        rc = RunContext(run_id=f"bench-gold-{generation}", run_date=last, stage="profile", generation=generation,
+                        options={"full": full})  # fmt: skip
+        t = time.perf_counter()
+        prof = run_profile(bench_ctx, rc)
+        profile_s = time.perf_counter() - t
+        t = time.perf_counter()
+        run_tags(bench_ctx, replace(rc, stage="tags"))
+        tags_s = time.perf_counter() - t
+        return {
+            "profile_seconds": round(profile_s, 2),
+            "tags_seconds": round(tags_s, 2),
+            "total_seconds": round(profile_s + tags_s, 2),
+            "persons": prof.metrics.get("persons", 0),
+        }
+
+    incremental = timed(1000, full=False)
+    full = timed(1001, full=True)
+    ratio = incremental["total_seconds"] / full["total_seconds"] if full["total_seconds"] else None
+    return {
+        "benchmark": "gold",
+        "persons": persons,
+        "days": days,
+        "raw_records": generated.total_records,
+        "generate_seconds": round(generate_s, 2),
+        "history_pipeline_seconds": round(history_s, 2),
+        "full": full,
+        "incremental": incremental,
+        "incremental_over_full": round(ratio, 3) if ratio is not None else None,
+        "target_ratio": 0.25,
+        "meets_target": ratio is not None and ratio <= 0.25,
+    }
