@@ -269,8 +269,8 @@ STORY_MEMBER_ID_HINT = "M95679010"  # cdp_spark.datagen.story.STORY_MEMBER_ID, w
 
 @app.command()
 def demo(
-    persons: int = typer.Option(2_000, help="Population size (small: the demo runs in a few minutes)."),
-    days: int = typer.Option(3, help="Days delivered and processed one after another."),
+    persons: int = typer.Option(1_000, help="Population size (small: the demo runs in a few minutes)."),
+    days: int = typer.Option(4, help="Days delivered and processed one after another (the story needs 4)."),
     seed: int = typer.Option(7, help="Generator seed."),
     start_date: str = typer.Option("2026-01-01", help="Date of the first delivery."),
     fresh: bool = typer.Option(True, "--fresh/--keep", help="Start from an empty workspace."),
@@ -509,6 +509,26 @@ def identity_unlink(
     typer.echo(f"CDP_UNLINK status=ok id_type={id_type} matches={matches}")
 
 
+@bench_app.command("gold")
+def bench_gold_cmd(
+    persons: int = typer.Option(100_000, help="Population (the issue's target scale is 1,000,000)."),
+    days: int = typer.Option(5, help="Days of history; the last one is the measured nightly."),
+    seed: int = typer.Option(42),
+    out: Path | None = typer.Option(None, help="JSON result path."),
+) -> None:
+    """Full profile + tags build vs the incremental nightly of one new day (ratio, same process)."""
+    from cdp_spark.profile.bench import bench_gold
+
+    try:
+        ctx = _context()
+        result = bench_gold(ctx, persons=persons, days=days, seed=seed)
+    except CdpSparkError as exc:
+        raise _fail(exc) from exc
+    path = _write_bench("gold", result, out, ctx.workspace.root)
+    console.print_json(json.dumps(result, default=str))
+    typer.echo(f"CDP_BENCH name=gold result={path}")
+
+
 def _engine_names(spec: str) -> list[Any]:
     """Validate `--engines` here so a typo fails before a Spark session starts."""
     from cdp_spark.identity.bench import DEFAULT_ENGINES
@@ -539,6 +559,47 @@ def bench_cc(
     path = _write_bench("cc", result, out, ctx.workspace.root)
     console.print_json(json.dumps(result, default=str))
     typer.echo(f"CDP_BENCH name=cc result={path}")
+
+
+@bench_app.command("identity")
+def bench_identity_cmd(
+    persons: int = typer.Option(10_000, help="Population (other generator settings from datagen.yaml)."),
+    days: int = typer.Option(3, help="Days delivered and resolved one after another."),
+    seed: int = typer.Option(42),
+    accept_merges: bool = typer.Option(False, "--accept-merges", help="Do not let the identity gate stop the run."),
+    out: Path | None = typer.Option(None, help="JSON result path."),
+) -> None:
+    """Identity quality against the generator's truth, with and without guards (precision, recall, over-merge)."""
+    from cdp_spark.identity.quality import bench_identity
+
+    try:
+        ctx = _context()
+        result = bench_identity(ctx, persons=persons, days=days, seed=seed, accept_merges=accept_merges)
+    except CdpSparkError as exc:
+        raise _fail(exc) from exc
+    path = _write_bench("identity", result, out, ctx.workspace.root)
+    console.print_json(json.dumps(result, default=str))
+    typer.echo(f"CDP_BENCH name=identity result={path} targets_met={str(result['targets_met']).lower()}")
+
+
+@bench_app.command("ingest")
+def bench_ingest_cmd(
+    lines: int = typer.Option(20_000_000, help="About this many JSON lines of landing files."),
+    seed: int = typer.Option(42),
+    reuse: bool = typer.Option(True, "--reuse/--regenerate", help="Reuse landing files of an earlier run."),
+    out: Path | None = typer.Option(None, help="JSON result path."),
+) -> None:
+    """Bronze ingestion vs plain spark.read.json().write.parquet() (same files, same process); silver rows/s."""
+    from cdp_spark.ingest.bench import run_ingest_benchmark
+
+    try:
+        ctx = _context()
+        result = run_ingest_benchmark(ctx, lines=lines, seed=seed, reuse=reuse)
+    except CdpSparkError as exc:
+        raise _fail(exc) from exc
+    path = _write_bench("ingest", result, out, ctx.workspace.root)
+    console.print_json(json.dumps(result, default=str))
+    typer.echo(f"CDP_BENCH name=ingest result={path} ratio={result['ratio']}")
 
 
 def main() -> None:

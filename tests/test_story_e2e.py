@@ -117,3 +117,29 @@ def test_truth_agrees_for_the_story_person(story) -> None:  # type: ignore[no-un
     # Phones are compared in E.164 elsewhere; these types reach the identity map unchanged.
     linkable = {v for v in story_values if v[0] in {"device_id", "member_id", "email", "wechat_unionid"}}
     assert linkable <= resolved, f"story identifiers not resolved to her: {linkable - resolved}"
+
+
+def test_every_story_record_resolves_to_her_and_nobody_else_does(story) -> None:  # type: ignore[no-untyped-def]
+    """Issue 5: all her raw records (day-0 anonymous app history included) belong to one resolved
+    person, who holds no record of anybody else; lineage maps every silver record to the truth."""
+    from cdp_spark.identity.config import IdentityConfig
+    from cdp_spark.identity.quality import resolve_records, score_workspace, silver_records, truth_records
+    from cdp_spark.identity.stage import IDENTIFIERS_TABLE, MAP_TABLE
+
+    ctx, _ = story
+    resolved = resolve_records(
+        ctx.store.read(IDENTIFIERS_TABLE), ctx.store.read(MAP_TABLE), IdentityConfig().priority_rank()
+    )
+    records = silver_records(ctx).join(truth_records(ctx.spark, ctx.workspace.truth), ["_bronze_file", "_bronze_line"])
+    records = records.join(resolved, ["source", "record_id"], "left").localCheckpoint()
+    mine = records.where(F.col("true_person") == STORY_PERSON_ID).collect()
+    assert {r.source for r in mine} >= {"app", "orders", "consents", "wechat"}
+    assert any(r.source == "app" and r._bronze_file.startswith(f"app/{START.isoformat()}/") for r in mine)
+    assert all(r.resolved is not None for r in mine), [r for r in mine if r.resolved is None]
+    persons = {r.resolved for r in mine}
+    assert persons == {_person_of(ctx, "member_id", STORY_MEMBER_ID)}
+    others = records.where(F.col("resolved").isin(list(persons)) & (F.col("true_person") != STORY_PERSON_ID))
+    assert others.count() == 0
+    scores = score_workspace(ctx)
+    assert scores["records"]["not_matched_to_truth"] == 0
+    assert scores["records"]["eligible"] > 0 and 0.0 < scores["precision"] <= 1.0
