@@ -388,6 +388,13 @@ def table_optimize(name: str, target_file_mb: int | None = typer.Option(None)) -
 # ------------------------------------------------------------------ benchmarks
 
 
+def _report_bench(name: str, result: dict[str, Any], out: Path | None, workspace: Path, summary: str = "") -> None:
+    """Save the JSON, show it, and print the parseable last line every bench command ends with."""
+    path = _write_bench(name, result, out, workspace)
+    console.print_json(json.dumps(result, default=str))
+    typer.echo(f"CDP_BENCH name={name} result={path}{summary}")
+
+
 def _write_bench(name: str, result: dict[str, Any], out: Path | None, workspace: Path) -> Path:
     path = out or workspace / "bench" / f"{name}-{datetime.utcnow():%Y%m%dT%H%M%S}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -409,9 +416,7 @@ def bench_storage(
         result = run_storage_benchmark(ctx, rows=rows, repeats=repeats)
     except CdpSparkError as exc:
         raise _fail(exc) from exc
-    path = _write_bench("storage", result, out, ctx.workspace.root)
-    console.print_json(json.dumps(result, default=str))
-    typer.echo(f"CDP_BENCH name=storage result={path}")
+    _report_bench("storage", result, out, ctx.workspace.root)
 
 
 _GLOBAL_OPTIONS = ("--config", "-c", "--workspace", "-w", "--log-level")
@@ -449,9 +454,7 @@ def bench_generate_cmd(
         result = bench_generate(ctx.spark, ctx.workspace.bench / "generate", persons=persons, days=days, seed=seed)
     except CdpSparkError as exc:
         raise _fail(exc) from exc
-    path = _write_bench("generate", result, out, ctx.workspace.root)
-    console.print_json(json.dumps(result, default=str))
-    typer.echo(f"CDP_BENCH name=generate result={path}")
+    _report_bench("generate", result, out, ctx.workspace.root)
 
 
 @profile_app.command("show")
@@ -524,9 +527,7 @@ def bench_gold_cmd(
         result = bench_gold(ctx, persons=persons, days=days, seed=seed)
     except CdpSparkError as exc:
         raise _fail(exc) from exc
-    path = _write_bench("gold", result, out, ctx.workspace.root)
-    console.print_json(json.dumps(result, default=str))
-    typer.echo(f"CDP_BENCH name=gold result={path}")
+    _report_bench("gold", result, out, ctx.workspace.root)
 
 
 def _engine_names(spec: str) -> list[Any]:
@@ -556,9 +557,7 @@ def bench_cc(
         result = run_cc_benchmark(ctx.spark, edges=edges, seed=seed, engines=engine_names, out=None)
     except CdpSparkError as exc:
         raise _fail(exc) from exc
-    path = _write_bench("cc", result, out, ctx.workspace.root)
-    console.print_json(json.dumps(result, default=str))
-    typer.echo(f"CDP_BENCH name=cc result={path}")
+    _report_bench("cc", result, out, ctx.workspace.root)
 
 
 @bench_app.command("identity")
@@ -577,9 +576,7 @@ def bench_identity_cmd(
         result = bench_identity(ctx, persons=persons, days=days, seed=seed, accept_merges=accept_merges)
     except CdpSparkError as exc:
         raise _fail(exc) from exc
-    path = _write_bench("identity", result, out, ctx.workspace.root)
-    console.print_json(json.dumps(result, default=str))
-    typer.echo(f"CDP_BENCH name=identity result={path} targets_met={str(result['targets_met']).lower()}")
+    _report_bench("identity", result, out, ctx.workspace.root, f" targets_met={str(result['targets_met']).lower()}")
 
 
 @bench_app.command("ingest")
@@ -597,9 +594,7 @@ def bench_ingest_cmd(
         result = run_ingest_benchmark(ctx, lines=lines, seed=seed, reuse=reuse)
     except CdpSparkError as exc:
         raise _fail(exc) from exc
-    path = _write_bench("ingest", result, out, ctx.workspace.root)
-    console.print_json(json.dumps(result, default=str))
-    typer.echo(f"CDP_BENCH name=ingest result={path} ratio={result['ratio']}")
+    _report_bench("ingest", result, out, ctx.workspace.root, f" ratio={result['ratio']}")
 
 
 def main() -> None:

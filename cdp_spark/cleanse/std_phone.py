@@ -69,6 +69,11 @@ def _parse_phone(raw: str, region: str | None) -> _Parsed:
     return _INVALID
 
 
+def normalise_phone(raw: str, region: str | None = "CN") -> str | None:
+    """One number as silver stores it (E.164), or None; for lookups outside Spark (CLI, notebooks)."""
+    return _parse_phone(raw, region)[0]
+
+
 _PHONE_SCHEMA = StructType([StructField(name, StringType()) for name in ("value", "flag", "type")])
 
 

@@ -25,18 +25,14 @@ ORDERS = "silver.orders"
 
 
 def _normalise(id_type: str, value: str) -> str:
-    """The value as silver stores it (lower-case e-mail, E.164 phone)."""
+    """The value as silver stores it (lower-case e-mail, E.164 phone by the silver standardiser)."""
     value = value.strip()
     if id_type == "email":
         return value.lower()
     if id_type == "phone":
-        import phonenumbers
+        from cdp_spark.cleanse.std_phone import normalise_phone
 
-        try:
-            parsed = phonenumbers.parse(value, None if value.startswith("+") else "CN")
-        except phonenumbers.NumberParseException:
-            return value
-        return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+        return normalise_phone(value) or value
     return value
 
 
