@@ -23,7 +23,9 @@ AS_OF = date(2025, 6, 30)
 def _rollup(anchor: str, day: date, **measures: Any) -> dict[str, Any]:
     row: dict[str, Any] = {f.name: None for f in ROLLUP_SCHEMA.fields}
     at = datetime.combine(day, datetime.min.time()) + timedelta(hours=10)
-    row.update(anchor_type="member_id", anchor_value=anchor, event_date=day, records=1, first_seen=at, last_seen=at)
+    row.update(
+        anchor_type="member_id", anchor_value=anchor, event_date=day, records=1, first_seen=at, last_seen=at
+    )
     row["last_channel"] = "web"
     row.update(measures)
     return row
@@ -61,6 +63,7 @@ def rfm_profiles(spark):  # type: ignore[no-untyped-def]
 
 def test_profile_schema_is_the_contract(rfm_profiles) -> None:  # type: ignore[no-untyped-def]
     _, df = rfm_profiles
+
     def shape(schema):  # type: ignore[no-untyped-def]
         return [(f.name, f.dataType.simpleString()) for f in schema.fields]
 
@@ -80,7 +83,14 @@ def test_order_history_and_repurchase_cycle(rfm_profiles) -> None:  # type: igno
 def test_lifecycle_stages(rfm_profiles) -> None:  # type: ignore[no-untyped-def]
     p, _ = rfm_profiles
     got = {k: v.lifecycle_stage for k, v in p.items()}
-    assert got == {"P1": "active", "P2": "at_risk", "P3": "new", "P4": "prospect", "P5": "lapsed", "P6": "loyal"}
+    assert got == {
+        "P1": "active",
+        "P2": "at_risk",
+        "P3": "new",
+        "P4": "prospect",
+        "P5": "lapsed",
+        "P6": "loyal",
+    }
 
 
 def test_rfm_scores_and_segments(rfm_profiles) -> None:  # type: ignore[no-untyped-def]
@@ -130,7 +140,11 @@ def test_survivorship_rules_and_provenance(spark) -> None:  # type: ignore[no-un
     ids = _identity_map(spark, [("member_id", "m1", "P1")])
     p = build_profiles(rollups, candidates, ids, AS_OF, ProfileConfig()).collect()[0]
     assert (p.full_name, p.name_source, p.name_record_id) == ("Anna Schmidt", "crm", "c1")  # source priority
-    assert (p.email, p.email_source, p.email_record_id) == ("anna@example.com", "orders", "o9")  # most frequent
+    assert (p.email, p.email_source, p.email_record_id) == (
+        "anna@example.com",
+        "orders",
+        "o9",
+    )  # most frequent
     assert (p.phone, p.phone_source) == ("+4915199999999", "support")  # most recent
     assert (p.birth_date, p.age) == (date(1990, 2, 3), 35)
     assert (p.city, p.postcode, p.address_source) == ("Berlin", "10115", "orders")
@@ -140,8 +154,12 @@ def test_survivorship_rules_and_provenance(spark) -> None:  # type: ignore[no-un
 
 
 def test_lifecycle_changes_between_snapshots(spark) -> None:  # type: ignore[no-untyped-def]
-    before = spark.createDataFrame([("A", "new"), ("B", "active"), ("C", "loyal")], "person_id string, lifecycle_stage string")
-    after = spark.createDataFrame([("A", "active"), ("B", "active"), ("D", "prospect")], "person_id string, lifecycle_stage string")
+    before = spark.createDataFrame(
+        [("A", "new"), ("B", "active"), ("C", "loyal")], "person_id string, lifecycle_stage string"
+    )
+    after = spark.createDataFrame(
+        [("A", "active"), ("B", "active"), ("D", "prospect")], "person_id string, lifecycle_stage string"
+    )
     got = lifecycle_changes(before, after, AS_OF)
     expected = spark.createDataFrame(
         [(AS_OF, "A", "new", "active"), (AS_OF, "C", "loyal", None), (AS_OF, "D", None, "prospect")],
@@ -176,7 +194,9 @@ def _silver(spark, table: str, rows: list[dict[str, Any]]):  # type: ignore[no-u
     return spark.createDataFrame(full, schema)
 
 
-def _event(rid: str, at: datetime, ids: dict[str, str], run: date, etype: str = "page_view", **props: str) -> dict:
+def _event(
+    rid: str, at: datetime, ids: dict[str, str], run: date, etype: str = "page_view", **props: str
+) -> dict:
     return {
         "record_id": rid, "source": "web", "channel": "web", "event_time": at, "event_id": rid,
         "event_type": etype, "properties": props, "identifiers": ids, "_run_date": run,
@@ -208,7 +228,7 @@ def _write_identity(ctx, pairs: list[tuple[str, str, str]]) -> None:  # type: ig
 
 
 @pytest.mark.slow
-def test_stage_late_events_merges_splits_and_full_rebuild(ctx) -> None:  # type: ignore[no-untyped-def]
+def test_stage_late_events_merges_splits_windows_and_full_rebuild(ctx) -> None:  # type: ignore[no-untyped-def]
     spark, store = ctx.spark, ctx.store
     t = lambda day, h: datetime.combine(day, datetime.min.time()) + timedelta(hours=h)  # noqa: E731
     # Day 1: an anonymous cookie searches; a member orders.
@@ -250,7 +270,9 @@ def test_stage_late_events_merges_splits_and_full_rebuild(ctx) -> None:  # type:
     # Rerun of D2: same tables (no appended rows, same changes).
     _run(ctx, D2, gen=2)
     assert _by_key(store.read(ROLLUPS), *rollup_key) == incremental
-    assert store.read("gold.lifecycle_changes").where(F.col("run_date") == D2).count() == 2  # A gone, B new→active
+    assert (
+        store.read("gold.lifecycle_changes").where(F.col("run_date") == D2).count() == 2
+    )  # A gone, B new→active
 
     # Full rebuild reaches the same rollups and profiles.
     before = _by_key(store.read("gold.profiles"), "person_id")
@@ -260,6 +282,63 @@ def test_stage_late_events_merges_splits_and_full_rebuild(ctx) -> None:  # type:
 
     # Day 3: the cookie is unlinked again (split): its searches go back to an anonymous person.
     _write_identity(ctx, [("cookie", "c1", "C"), ("member_id", "m1", "B"), ("phone", "+8613900000001", "B")])
-    _run(ctx, D3)
-    p = {r.person_id: r for r in store.read("gold.profiles").collect()}
-    assert (p["C"].searches, p["C"].orders) == (2, 0) and (p["B"].searches, p["B"].orders) == (0, 2)
+    # A new anonymous visitor Z arrives the same day.
+    store.write("silver.events", _silver(spark, EVENTS, [
+        _event("e4", t(D3, 10), {"cookie": "z1"}, D3, "page_view"),
+    ]), mode="append", partition_by=["event_date"])  # fmt: skip
+    _write_identity(ctx, [("cookie", "c1", "C"), ("member_id", "m1", "B"), ("phone", "+8613900000001", "B"),
+                          ("cookie", "z1", "Z")])  # fmt: skip
+    res = _run(ctx, D3)
+    assert (
+        res.metrics["profiles"] == "incremental" and res.metrics["persons_rebuilt"] == 3
+    )  # B, C split; Z new
+    incremental_d3 = _by_key(store.read("gold.profiles"), "person_id")
+    assert (incremental_d3[("C",)]["searches"], incremental_d3[("C",)]["orders"]) == (2, 0)
+    assert (incremental_d3[("B",)]["searches"], incremental_d3[("B",)]["orders"]) == (0, 2)
+    _run(ctx, D3, gen=2, full=True)
+    assert _by_key(store.read("gold.profiles"), "person_id") == incremental_d3
+
+    # A week after D1, with no new data: D1 leaves the 7-day window. Only the persons with D1
+    # rollups (B and C) are aggregated again; Z keeps its row, but its recency moves on.
+    d8 = D1 + timedelta(days=7)
+    res = _run(ctx, d8)
+    assert (res.metrics["profiles"], res.metrics["persons_rebuilt"]) == ("incremental", 2)
+    incremental_d8 = _by_key(store.read("gold.profiles"), "person_id")
+    assert (incremental_d8[("C",)]["searches"], incremental_d8[("C",)]["last_7d"]["searches"]) == (2, 0)
+    assert incremental_d8[("Z",)]["as_of_date"] == d8
+    _run(ctx, d8, gen=2, full=True)
+    assert _by_key(store.read("gold.profiles"), "person_id") == incremental_d8
+
+
+def test_changed_days_cover_new_data_entering_days_and_window_exits() -> None:
+    from cdp_spark.profile.incremental import changed_days
+
+    d = date
+    got = changed_days(
+        [d(2025, 2, 27)], previous_as_of=d(2025, 3, 1), run_date=d(2025, 3, 2), windows=[7, 30]
+    )
+    # rolled up again; entered the as-of range; left the 7- and 30-day windows
+    assert got == [d(2025, 1, 31), d(2025, 2, 23), d(2025, 2, 27), d(2025, 3, 2)]
+    assert changed_days([], d(2025, 3, 2), d(2025, 3, 2), [7]) == []  # rerun of the same date
+
+
+def test_previous_profiles_are_reused_only_when_built_the_same_way(spark) -> None:  # type: ignore[no-untyped-def]
+    from cdp_spark.identity.config import IdentityConfig
+    from cdp_spark.profile.incremental import config_fingerprint, reusable_base
+
+    cfg = ProfileConfig()
+    fp = config_fingerprint(cfg, IdentityConfig())
+    schema = profile_schema(cfg.windows)
+    row: dict[str, Any] = {f.name: None for f in schema.fields}
+    row.update(
+        person_id="P1", as_of_date=AS_OF, is_known=True, lifecycle_stage="prospect", config_fingerprint=fp
+    )
+    previous = spark.createDataFrame([row], schema)
+    base = reusable_base(previous, AS_OF + timedelta(days=1), cfg, fp)
+    assert not isinstance(base, str) and base[1] == AS_OF
+    other = config_fingerprint(ProfileConfig(windows=[7, 30]), IdentityConfig())
+    assert other != fp
+    assert "changed" in str(reusable_base(previous, AS_OF, cfg, other))
+    assert "another schema" in str(reusable_base(previous, AS_OF, ProfileConfig(windows=[7]), fp))
+    assert "after" in str(reusable_base(previous, AS_OF - timedelta(days=1), cfg, fp))
+    assert reusable_base(None, AS_OF, cfg, fp) == "no previous profiles"

@@ -44,10 +44,17 @@ def person_anchors(identity_map: DataFrame) -> DataFrame:
 
 
 def person_identifiers(identity_map: DataFrame, config: ProfileConfig) -> DataFrame:
+    """Identifier summary per person, with an order-independent fingerprint of the identifier set.
+
+    The fingerprint (XOR of 64-bit hashes of distinct ``(type, value)`` pairs) changes whenever
+    an identifier joins or leaves the person, which is how an incremental build finds persons
+    touched by merges, splits and new identifiers without diffing two identity-map versions.
+    """
     return identity_map.groupBy("person_id").agg(
         F.array_sort(F.collect_set("id_type")).alias("id_types"),
         F.count(F.lit(1)).alias("identifiers"),
         F.max(F.col("id_type").isin(config.known_id_types)).alias("is_known"),
+        F.bit_xor(F.xxhash64("id_type", "id_value")).alias("identity_fingerprint"),
     )
 
 
@@ -119,9 +126,7 @@ def _latest_per_purpose(events: Column) -> Column:
     )
 
 
-def behaviour(
-    rollups: DataFrame, anchors: DataFrame, as_of: date, config: ProfileConfig, catalogue: dict[str, str]
-) -> DataFrame:
+def behaviour(rollups: DataFrame, anchors: DataFrame, as_of: date, config: ProfileConfig) -> DataFrame:
     """Per-person behaviour, order history and windows from rollups up to ``as_of``."""
     day = F.col("event_date")
     keyed = rollups.where(day <= F.lit(as_of)).join(anchors, [ANCHOR_TYPE, ANCHOR_VALUE], "inner")
@@ -154,8 +159,7 @@ def behaviour(
         )
     )
     return (
-        agg.withColumn("viewed_categories", _viewed_categories(F.col("viewed_products"), catalogue))
-        .withColumn(
+        agg.withColumn(
             "avg_order_value",
             F.when(F.col("orders") > 0, (F.col("revenue") / F.col("orders")).cast(MONEY)),
         )
@@ -223,10 +227,7 @@ def golden_record(candidates: DataFrame, anchors: DataFrame, as_of: date, config
     values: dict[str, list[Column]] = {
         "name": [F.col("_name.value").alias("full_name")],
         "gender": [F.col("_gender.value").alias("gender")],
-        "birth_date": [
-            birth.alias("birth_date"),
-            F.floor(F.months_between(F.lit(as_of), birth) / 12).cast("int").alias("age"),
-        ],
+        "birth_date": [birth.alias("birth_date")],
         "address": [address[part].alias(part) for part in ("street", "postcode", "city", "country")],
         "email": [F.col("_email.value").alias("email")],
         "phone": [F.col("_phone.value").alias("phone")],
@@ -298,6 +299,68 @@ def lifecycle_stage(config: ProfileConfig) -> Column:
     )
 
 
+#: Columns that depend on the as-of date or on all persons at once (RFM cut points, the product
+#: catalogue) rather than on one person's rollups: :func:`finalise_profiles` recomputes them for
+#: every person on every build, which is what lets an incremental build keep the other columns.
+FINALISED: tuple[str, ...] = (
+    "as_of_date",
+    "age",
+    "viewed_categories",
+    "recency_days",
+    "r_score",
+    "f_score",
+    "m_score",
+    "rfm_score",
+    "rfm_segment",
+    "lifecycle_stage",
+)
+
+
+def aggregated_columns(config: ProfileConfig) -> list[str]:
+    """Profile columns owned by :func:`aggregate_profiles` (all but :data:`FINALISED`)."""
+    return [f.name for f in profile_schema(config.windows).fields if f.name not in FINALISED]
+
+
+def aggregate_profiles(
+    rollups: DataFrame,
+    candidates: DataFrame,
+    identity_map: DataFrame,
+    as_of: date,
+    config: ProfileConfig,
+    *,
+    config_fingerprint: str | None = None,
+) -> DataFrame:
+    """Per-person aggregates up to ``as_of`` for the persons of ``identity_map``.
+
+    Pass a subset of the identity map (all rows of some persons) to aggregate only those
+    persons: rollups and candidates are joined through it, so nobody else is touched.
+    """
+    anchors = person_anchors(identity_map)
+    beh = behaviour(rollups, anchors, as_of, config)
+    golden = golden_record(candidates, anchors, as_of, config)
+    ids = person_identifiers(identity_map, config)
+    joined = beh.join(ids, "person_id", "left").join(golden, "person_id", "left")
+    joined = joined.withColumn("is_known", F.coalesce(F.col("is_known"), F.lit(False))).withColumn(
+        "config_fingerprint", F.lit(config_fingerprint)
+    )
+    types = {f.name: f.dataType for f in profile_schema(config.windows).fields}
+    return joined.select(*[F.col(c).cast(types[c]).alias(c) for c in aggregated_columns(config)])
+
+
+def finalise_profiles(
+    aggregated: DataFrame, as_of: date, config: ProfileConfig, *, catalogue: dict[str, str] | None = None
+) -> DataFrame:
+    """Add the :data:`FINALISED` columns to aggregated profiles: the ``gold.profiles`` schema."""
+    birth = F.col("birth_date")
+    profiles = aggregated.withColumn(
+        "viewed_categories", _viewed_categories(F.col("viewed_products"), catalogue or {})
+    ).withColumn("age", F.floor(F.months_between(F.lit(as_of), birth) / 12).cast("int"))
+    profiles = with_rfm(profiles, as_of).withColumn("lifecycle_stage", lifecycle_stage(config))
+    profiles = profiles.withColumn("as_of_date", F.lit(as_of))
+    schema = profile_schema(config.windows)
+    return profiles.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.fields])
+
+
 def build_profiles(
     rollups: DataFrame,
     candidates: DataFrame,
@@ -306,19 +369,13 @@ def build_profiles(
     config: ProfileConfig,
     *,
     catalogue: dict[str, str] | None = None,
+    config_fingerprint: str | None = None,
 ) -> DataFrame:
     """``gold.profiles`` as of ``as_of``: one row per person with any activity up to that day."""
-    anchors = person_anchors(identity_map)
-    beh = behaviour(rollups, anchors, as_of, config, catalogue or {})
-    golden = golden_record(candidates, anchors, as_of, config)
-    ids = person_identifiers(identity_map, config)
-    joined = beh.join(ids, "person_id", "left").join(golden, "person_id", "left")
-    profiles = with_rfm(joined, as_of).withColumn("lifecycle_stage", lifecycle_stage(config))
-    profiles = profiles.withColumn("as_of_date", F.lit(as_of)).withColumn(
-        "is_known", F.coalesce(F.col("is_known"), F.lit(False))
+    aggregated = aggregate_profiles(
+        rollups, candidates, identity_map, as_of, config, config_fingerprint=config_fingerprint
     )
-    schema = profile_schema(config.windows)
-    return profiles.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.fields])
+    return finalise_profiles(aggregated, as_of, config, catalogue=catalogue)
 
 
 def lifecycle_changes(before: DataFrame | None, after: DataFrame, run_date: date) -> DataFrame:

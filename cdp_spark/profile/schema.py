@@ -206,11 +206,17 @@ def profile_schema(windows: Sequence[int]) -> StructType:
             _f("is_known", _B, False),
             _f("id_types", _STRS),
             _f("identifiers", _L),
+            # XOR of 64-bit hashes of the person's (id_type, id_value) pairs: changes whenever an
+            # identifier joins or leaves the person (exports can use it too).
+            _f("identity_fingerprint", _L),
             *GOLDEN,
             *BEHAVIOUR,
             *RFM,
             _f("lifecycle_stage", _S, False),
             *(_f(f"last_{days}d", WINDOW_STRUCT) for days in sorted(set(windows))),
+            # Hash of the configuration the row was built with (profile.yaml + identity.yaml); an
+            # incremental build only reuses rows whose fingerprint equals the current one.
+            _f("config_fingerprint", _S),
         ]
     )
 

@@ -2,9 +2,11 @@
 
 Incremental by default: only event dates that received silver rows in this run (late events
 included) are rolled up again, by replacing those ``event_date`` partitions of
-``gold.daily_rollups`` and ``gold.attribute_candidates``; profiles are then rebuilt from all
-rollups through the current ``gold.identity_map``. ``--full`` rolls up every day from silver;
-both paths give the same tables because a rollup depends only on its silver day.
+``gold.daily_rollups`` and ``gold.attribute_candidates``. Profiles are then aggregated again
+only for the persons whose rows can have changed (:mod:`cdp_spark.profile.incremental` says
+which and why); the others keep their previous row. ``--full`` rolls up every day from silver
+and aggregates every person; both paths give the same tables because a rollup depends only on
+its silver day and a profile row only on its person's rollups, identifiers and the config.
 """
 
 from __future__ import annotations
@@ -19,8 +21,22 @@ from pyspark.sql import functions as F
 from cdp_spark.identity.config import identity_config
 from cdp_spark.observe import metrics as observed
 from cdp_spark.pipeline import RunContext, StageResult, stage
-from cdp_spark.profile.build import build_profiles, lifecycle_changes, product_catalogue
+from cdp_spark.profile.build import (
+    aggregate_profiles,
+    aggregated_columns,
+    build_profiles,
+    finalise_profiles,
+    lifecycle_changes,
+    product_catalogue,
+)
 from cdp_spark.profile.config import ProfileConfig, profile_config
+from cdp_spark.profile.incremental import (
+    changed_days,
+    config_fingerprint,
+    persons_to_rebuild,
+    reusable_base,
+    unresolved_anchors,
+)
 from cdp_spark.profile.rollups import (
     ANCHORED_TABLES,
     ORDER_LINES,
@@ -32,7 +48,6 @@ from cdp_spark.profile.rollups import (
 )
 from cdp_spark.profile.schema import (
     ANCHOR_TYPE,
-    ANCHOR_VALUE,
     CANDIDATE_SCHEMA,
     CANDIDATES,
     LIFECYCLE_CHANGES,
@@ -44,13 +59,20 @@ from cdp_spark.profile.schema import (
 from cdp_spark.runstate import read_before, versions_before
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from pyspark.sql import DataFrame
 
     from cdp_spark.context import CdpContext
+    from cdp_spark.storage.base import PartitionFilter
 
 log = logging.getLogger(__name__)
 
 IDENTITY_MAP = "gold.identity_map"
+
+
+def _on_days(days: Sequence[date]) -> list[PartitionFilter]:
+    return [("event_date", "in", [d.isoformat() for d in days])]
 
 
 def silver_tables(ctx: CdpContext, run_date: date, dates: list[date] | None = None) -> dict[str, DataFrame]:
@@ -59,8 +81,7 @@ def silver_tables(ctx: CdpContext, run_date: date, dates: list[date] | None = No
     for name in (*ANCHORED_TABLES, ORDER_LINES):
         if not ctx.store.exists(name):
             continue
-        filters = [("event_date", "in", [d.isoformat() for d in dates])] if dates is not None else None
-        df = ctx.store.read(name, partition_filters=filters)
+        df = ctx.store.read(name, partition_filters=_on_days(dates) if dates is not None else None)
         if "_run_date" in df.columns:
             df = df.where(F.col("_run_date").isNull() | (F.col("_run_date") <= F.lit(run_date)))
         out[name] = df
@@ -82,6 +103,7 @@ def profiles_as_of(ctx: CdpContext, as_of: date, config: ProfileConfig | None = 
         as_of,
         cfg,
         catalogue=product_catalogue(lines),
+        config_fingerprint=config_fingerprint(cfg, identity_config(ctx.config)),
     )
 
 
@@ -137,7 +159,7 @@ def run_profile(ctx: CdpContext, rc: RunContext) -> StageResult:
                     df,
                     mode="replace_where",
                     partition_by=["event_date"],
-                    replace_where=[("event_date", "in", [d.isoformat() for d in days or []])],
+                    replace_where=_on_days(days or []),
                     txn=rc.txn(table),
                 )
             result.wrote(table, None if out.skipped else out.version)
@@ -153,28 +175,51 @@ def run_profile(ctx: CdpContext, rc: RunContext) -> StageResult:
             store.create(table, schema, partition_by=["event_date"])
 
     identity_map = store.read(IDENTITY_MAP)
-    rollups_all = store.read(ROLLUPS)
     lines = visible.get(ORDER_LINES)
-    profiles = build_profiles(
-        rollups_all,
-        store.read(CANDIDATES),
-        identity_map,
-        rc.run_date,
-        pcfg,
-        catalogue=product_catalogue(lines),
-    ).localCheckpoint()
-    metrics["rollup_rows_unresolved"] = (
-        rollups_all.where(F.col("event_date") <= F.lit(rc.run_date))
-        .select(ANCHOR_TYPE, ANCHOR_VALUE)
-        .distinct()
-        .join(
-            identity_map.select(F.col("id_type").alias(ANCHOR_TYPE), F.col("id_value").alias(ANCHOR_VALUE)),
-            [ANCHOR_TYPE, ANCHOR_VALUE],
-            "left_anti",
-        )
-        .count()
-    )
+    catalogue = product_catalogue(lines)
+    fingerprint = config_fingerprint(pcfg, icfg)
     previous = read_before(ctx, PROFILES, before[PROFILES])
+    reuse = None if full else reusable_base(previous, rc.run_date, pcfg, fingerprint)
+    if isinstance(reuse, str) or reuse is None:
+        metrics["profiles"] = "rebuilt"
+        metrics["profiles_full_reason"] = reuse or "full run"
+        profiles = build_profiles(
+            store.read(ROLLUPS),
+            store.read(CANDIDATES),
+            identity_map,
+            rc.run_date,
+            pcfg,
+            catalogue=catalogue,
+            config_fingerprint=fingerprint,
+        ).localCheckpoint()
+    else:
+        base, base_as_of = reuse
+        days_changed = changed_days(days or [], base_as_of, rc.run_date, pcfg.windows)
+        changed = {
+            t: store.read(t, partition_filters=_on_days(days_changed)) if days_changed else None
+            for t in (ROLLUPS, CANDIDATES)
+        }
+        persons = persons_to_rebuild(
+            changed[ROLLUPS], changed[CANDIDATES], identity_map, base, pcfg
+        ).localCheckpoint()
+        rebuilt = aggregate_profiles(
+            store.read(ROLLUPS),
+            store.read(CANDIDATES),
+            identity_map.join(persons, "person_id", "left_semi"),
+            rc.run_date,
+            pcfg,
+            config_fingerprint=fingerprint,
+        )
+        kept = base.join(persons, "person_id", "left_anti").select(*aggregated_columns(pcfg))
+        profiles = finalise_profiles(
+            kept.unionByName(rebuilt), rc.run_date, pcfg, catalogue=catalogue
+        ).localCheckpoint()
+        metrics["profiles"] = "incremental"
+        metrics["persons_rebuilt"] = persons.count()
+        metrics["days_changed"] = len(days_changed)
+    if days is None or days:
+        rolled = store.read(ROLLUPS, partition_filters=None if days is None else _on_days(days))
+        metrics["unresolved_anchors"] = unresolved_anchors(rolled, identity_map, rc.run_date)
     changes = lifecycle_changes(previous, profiles, rc.run_date)
     out = store.write(PROFILES, profiles, mode="overwrite", txn=rc.txn(PROFILES))
     result.wrote(PROFILES, None if out.skipped else out.version)
