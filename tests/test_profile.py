@@ -26,6 +26,7 @@ def _rollup(anchor: str, day: date, **measures: Any) -> dict[str, Any]:
     row.update(
         anchor_type="member_id", anchor_value=anchor, event_date=day, records=1, first_seen=at, last_seen=at
     )
+    row["event_month"] = day.replace(day=1)
     row["last_channel"] = "web"
     row.update(measures)
     return row
@@ -122,7 +123,7 @@ def test_survivorship_rules_and_provenance(spark) -> None:  # type: ignore[no-un
         base = datetime(2025, 6, 1)
         return (
             "member_id", "m1", date(2025, 6, 1), attr, value, source, records,
-            base + timedelta(days=first), base + timedelta(days=last), rid,
+            base + timedelta(days=first), base + timedelta(days=last), rid, date(2025, 6, 1),
         )  # fmt: skip
 
     rows = [
@@ -290,7 +291,7 @@ def test_stage_late_events_merges_splits_windows_and_full_rebuild(ctx) -> None: 
                           ("cookie", "z1", "Z")])  # fmt: skip
     res = _run(ctx, D3)
     assert (
-        res.metrics["profiles"] == "incremental" and res.metrics["persons_rebuilt"] == 3
+        res.metrics["mode"] == "incremental" and res.metrics["persons_rebuilt"] == 3
     )  # B, C split; Z new
     incremental_d3 = _by_key(store.read("gold.profiles"), "person_id")
     assert (incremental_d3[("C",)]["searches"], incremental_d3[("C",)]["orders"]) == (2, 0)
@@ -302,43 +303,71 @@ def test_stage_late_events_merges_splits_windows_and_full_rebuild(ctx) -> None: 
     # rollups (B and C) are aggregated again; Z keeps its row, but its recency moves on.
     d8 = D1 + timedelta(days=7)
     res = _run(ctx, d8)
-    assert (res.metrics["profiles"], res.metrics["persons_rebuilt"]) == ("incremental", 2)
+    assert (res.metrics["mode"], res.metrics["persons_rebuilt"]) == ("incremental", 2)
     incremental_d8 = _by_key(store.read("gold.profiles"), "person_id")
     assert (incremental_d8[("C",)]["searches"], incremental_d8[("C",)]["last_7d"]["searches"]) == (2, 0)
     assert incremental_d8[("Z",)]["as_of_date"] == d8
     _run(ctx, d8, gen=2, full=True)
     assert _by_key(store.read("gold.profiles"), "person_id") == incremental_d8
 
+    # An order arrives for day 9 but the profile stage does not run that day: day 10 picks it up.
+    d9, d10 = d8 + timedelta(days=1), d8 + timedelta(days=2)
+    store.write("silver.orders", _silver(spark, ORDERS, [
+        _order("o9", t(d9, 12), {"member_id": "m1"}, d9, "30.00"),
+    ]), mode="append", partition_by=["event_date"])  # fmt: skip
+    res = _run(ctx, d10)
+    assert (res.metrics["mode"], res.metrics["days_rolled_up"]) == ("incremental", 1)
+    incremental_d10 = _by_key(store.read("gold.profiles"), "person_id")
+    assert incremental_d10[("B",)]["orders"] == 3
+    _run(ctx, d10, gen=2, full=True)
+    assert _by_key(store.read("gold.profiles"), "person_id") == incremental_d10
 
-def test_changed_days_cover_new_data_entering_days_and_window_exits() -> None:
-    from cdp_spark.profile.incremental import changed_days
+
+def test_window_days_are_days_entering_the_range_or_leaving_a_window() -> None:
+    from cdp_spark.profile.incremental import window_days
 
     d = date
-    got = changed_days(
-        [d(2025, 2, 27)], previous_as_of=d(2025, 3, 1), run_date=d(2025, 3, 2), windows=[7, 30]
-    )
-    # rolled up again; entered the as-of range; left the 7- and 30-day windows
-    assert got == [d(2025, 1, 31), d(2025, 2, 23), d(2025, 2, 27), d(2025, 3, 2)]
-    assert changed_days([], d(2025, 3, 2), d(2025, 3, 2), [7]) == []  # rerun of the same date
+    got = window_days(previous_as_of=d(2025, 3, 1), run_date=d(2025, 3, 2), windows=[7, 30])
+    # entered the as-of range; left the 7- and 30-day windows
+    assert got == [d(2025, 1, 31), d(2025, 2, 23), d(2025, 3, 2)]
+    assert window_days(d(2025, 3, 2), d(2025, 3, 2), [7]) == []  # rerun of the same date
+
+
+def test_changed_anchors_compare_row_contents_not_row_order(spark) -> None:  # type: ignore[no-untyped-def]
+    from cdp_spark.profile.incremental import changed_anchors
+
+    day = date(2025, 3, 1)
+    before = [
+        _rollup("m1", day, channels={"web": 2, "app": 1}),
+        _rollup("m2", day, searches=1),
+        _rollup("m3", day),
+    ]
+    after = [
+        _rollup("m1", day, channels={"app": 1, "web": 2}),  # same map, other entry order
+        _rollup("m2", day, searches=2),  # changed
+        _rollup("m4", day),  # new; m3 gone
+    ]
+    got = changed_anchors(spark.createDataFrame(before, ROLLUP_SCHEMA), spark.createDataFrame(after, ROLLUP_SCHEMA))
+    assert sorted(r.anchor_value for r in got.collect()) == ["m2", "m3", "m4"]
 
 
 def test_previous_profiles_are_reused_only_when_built_the_same_way(spark) -> None:  # type: ignore[no-untyped-def]
     from cdp_spark.identity.config import IdentityConfig
-    from cdp_spark.profile.incremental import config_fingerprint, reusable_base
+    from cdp_spark.profile.incremental import Base, config_fingerprint, reusable_base
 
     cfg = ProfileConfig()
     fp = config_fingerprint(cfg, IdentityConfig())
     schema = profile_schema(cfg.windows)
     row: dict[str, Any] = {f.name: None for f in schema.fields}
-    row.update(
-        person_id="P1", as_of_date=AS_OF, is_known=True, lifecycle_stage="prospect", config_fingerprint=fp
-    )
+    row.update(person_id="P1", as_of_date=AS_OF, is_known=True, lifecycle_stage="prospect")
     previous = spark.createDataFrame([row], schema)
-    base = reusable_base(previous, AS_OF + timedelta(days=1), cfg, fp)
-    assert not isinstance(base, str) and base[1] == AS_OF
+    build = {"as_of_date": AS_OF, "config_fingerprint": fp, "rollups_version": 3, "candidates_version": 2}
+    base = reusable_base(previous, build, AS_OF + timedelta(days=1), cfg, fp)
+    assert isinstance(base, Base) and (base.as_of, base.rollups_version, base.candidates_version) == (AS_OF, 3, 2)
     other = config_fingerprint(ProfileConfig(windows=[7, 30]), IdentityConfig())
     assert other != fp
-    assert "changed" in str(reusable_base(previous, AS_OF, cfg, other))
-    assert "another schema" in str(reusable_base(previous, AS_OF, ProfileConfig(windows=[7]), fp))
-    assert "after" in str(reusable_base(previous, AS_OF - timedelta(days=1), cfg, fp))
-    assert reusable_base(None, AS_OF, cfg, fp) == "no previous profiles"
+    assert "changed" in str(reusable_base(previous, build, AS_OF, cfg, other))
+    assert "another schema" in str(reusable_base(previous, build, AS_OF, ProfileConfig(windows=[7]), fp))
+    assert "after" in str(reusable_base(previous, build, AS_OF - timedelta(days=1), cfg, fp))
+    assert "no record" in str(reusable_base(previous, None, AS_OF, cfg, fp))
+    assert reusable_base(None, build, AS_OF, cfg, fp) == "no previous profiles"

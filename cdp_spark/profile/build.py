@@ -327,8 +327,6 @@ def aggregate_profiles(
     identity_map: DataFrame,
     as_of: date,
     config: ProfileConfig,
-    *,
-    config_fingerprint: str | None = None,
 ) -> DataFrame:
     """Per-person aggregates up to ``as_of`` for the persons of ``identity_map``.
 
@@ -340,9 +338,7 @@ def aggregate_profiles(
     golden = golden_record(candidates, anchors, as_of, config)
     ids = person_identifiers(identity_map, config)
     joined = beh.join(ids, "person_id", "left").join(golden, "person_id", "left")
-    joined = joined.withColumn("is_known", F.coalesce(F.col("is_known"), F.lit(False))).withColumn(
-        "config_fingerprint", F.lit(config_fingerprint)
-    )
+    joined = joined.withColumn("is_known", F.coalesce(F.col("is_known"), F.lit(False)))
     types = {f.name: f.dataType for f in profile_schema(config.windows).fields}
     return joined.select(*[F.col(c).cast(types[c]).alias(c) for c in aggregated_columns(config)])
 
@@ -369,12 +365,9 @@ def build_profiles(
     config: ProfileConfig,
     *,
     catalogue: dict[str, str] | None = None,
-    config_fingerprint: str | None = None,
 ) -> DataFrame:
     """``gold.profiles`` as of ``as_of``: one row per person with any activity up to that day."""
-    aggregated = aggregate_profiles(
-        rollups, candidates, identity_map, as_of, config, config_fingerprint=config_fingerprint
-    )
+    aggregated = aggregate_profiles(rollups, candidates, identity_map, as_of, config)
     return finalise_profiles(aggregated, as_of, config, catalogue=catalogue)
 
 

@@ -6,13 +6,16 @@ the person's anchors up to the as-of date, (b) the person's identifier set, and 
 configuration. Going from the previous snapshot (as of ``D0``) to the run date ``D`` they can
 only change for a person who
 
-1. has rollups or candidates on a day rolled up again by this run (new and late data),
+1. holds an anchor whose rollup or candidate rows differ from those the previous snapshot was
+   built from (new, late and updated silver records; found by comparing row digests of the
+   days rolled up again against the rollup version recorded in ``ops.profile_builds``),
 2. has rollups on a day that entered the as-of range, ``(D0, D]`` (events dated in the future
    when they arrived),
 3. has rollups on a day that left a behaviour window, ``(D0 - w, D - w]`` for each window ``w``,
 4. gained or lost an identifier, or was merged, split, created or retired (identity
    fingerprint differs), or
-5. was built with another configuration (then nothing is kept: a full rebuild).
+5. was built with another configuration (then nothing is kept: a full rebuild, as when the
+   previous snapshot has no build record, another schema or a later as-of date).
 
 Everyone else keeps their row; :func:`cdp_spark.profile.build.finalise_profiles` then
 recomputes the date- and population-dependent columns (age, recency, RFM cut points,
@@ -24,21 +27,52 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import functions as F
+from pyspark.sql.types import DateType, LongType, MapType, StringType, StructField, StructType, TimestampType
 
 from cdp_spark.profile.build import person_anchors, person_identifiers
 from cdp_spark.profile.schema import ANCHOR_TYPE, ANCHOR_VALUE, profile_schema
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Sequence
 
     from pyspark.sql import DataFrame
 
     from cdp_spark.identity.config import IdentityConfig
     from cdp_spark.profile.config import ProfileConfig
+
+
+#: ``ops.profile_builds``: one row per profile build, saying what the snapshot was built from.
+BUILDS = "ops.profile_builds"
+BUILDS_SCHEMA = StructType(
+    [
+        StructField("run_id", StringType(), False),
+        StructField("run_date", DateType(), False),
+        StructField("as_of_date", DateType(), False),
+        StructField("mode", StringType(), False),  # full | incremental
+        StructField("full_reason", StringType(), True),
+        StructField("profiles_version", LongType(), False),  # the gold.profiles version written
+        StructField("rollups_version", LongType(), False),  # gold.daily_rollups it was built from
+        StructField("candidates_version", LongType(), False),  # gold.attribute_candidates likewise
+        StructField("config_fingerprint", StringType(), False),
+        StructField("persons", LongType(), False),
+        StructField("persons_rebuilt", LongType(), False),
+        StructField("built_at", TimestampType(), False),
+    ]
+)
+
+
+def build_record(builds: DataFrame | None, profiles_version: int | None) -> dict[str, Any] | None:
+    """The build that wrote ``profiles_version`` of ``gold.profiles`` (None if unrecorded)."""
+    if builds is None or profiles_version is None:
+        return None
+    rows = builds.where(F.col("profiles_version") == profiles_version).orderBy(F.col("built_at").desc()).limit(1)
+    found = rows.collect()
+    return found[0].asDict() if found else None
 
 
 def config_fingerprint(profile: ProfileConfig, identity: IdentityConfig) -> str:
@@ -49,67 +83,87 @@ def config_fingerprint(profile: ProfileConfig, identity: IdentityConfig) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
+@dataclass(frozen=True)
+class Base:
+    """A previous snapshot an incremental build may start from, and what it was built from."""
+
+    profiles: DataFrame
+    as_of: date
+    rollups_version: int
+    candidates_version: int
+
+
 def reusable_base(
-    previous: DataFrame | None, run_date: date, config: ProfileConfig, fingerprint: str
-) -> tuple[DataFrame, date] | str:
-    """The previous snapshot and its as-of date, or why it cannot be reused (a full rebuild)."""
+    previous: DataFrame | None,
+    build: dict[str, Any] | None,
+    run_date: date,
+    config: ProfileConfig,
+    fingerprint: str,
+) -> Base | str:
+    """The previous snapshot with its build record, or why it cannot be reused (a full rebuild)."""
     if previous is None:
         return "no previous profiles"
+    if build is None:
+        return f"the previous profiles have no record in {BUILDS}"
     expected = [f.name for f in profile_schema(config.windows).fields]
     if previous.columns != expected:
         return "the previous profiles have another schema (new version or other windows)"
-    first = previous.select("as_of_date", "config_fingerprint").limit(1).collect()
-    if not first:
-        return "the previous profiles are empty"
-    as_of, built_with = first[0]
-    if built_with != fingerprint:
+    if build["config_fingerprint"] != fingerprint:
         return "profile.yaml or identity.yaml changed since the previous build"
+    as_of: date = build["as_of_date"]
     if as_of > run_date:
         return f"the previous profiles are as of {as_of}, after {run_date}"
-    return previous, as_of
+    return Base(previous, as_of, int(build["rollups_version"]), int(build["candidates_version"]))
 
 
-def changed_days(
-    rolled_up: Iterable[date], previous_as_of: date, run_date: date, windows: Sequence[int]
-) -> list[date]:
-    """Event dates whose rollups can change some person's aggregates (rules 1-3 above)."""
-    out = set(rolled_up)
-    span = (run_date - previous_as_of).days
-    for k in range(1, span + 1):
+def window_days(previous_as_of: date, run_date: date, windows: Sequence[int]) -> list[date]:
+    """Days that entered the as-of range or left a behaviour window since ``previous_as_of``."""
+    out: set[date] = set()
+    for k in range(1, (run_date - previous_as_of).days + 1):
         day = previous_as_of + timedelta(days=k)
         out.add(day)  # entered the as-of range
         out.update(day - timedelta(days=w) for w in windows)  # left window w
     return sorted(out)
 
 
+def _digests(df: DataFrame) -> DataFrame:
+    """``(anchor_type, anchor_value, _digest)`` per row; maps hashed as sorted entry arrays."""
+    cols = [
+        F.array_sort(F.map_entries(F.col(f.name))) if isinstance(f.dataType, MapType) else F.col(f.name)
+        for f in df.schema.fields
+    ]
+    return df.select(ANCHOR_TYPE, ANCHOR_VALUE, F.xxhash64(*cols).alias("_digest"))
+
+
+def changed_anchors(before: DataFrame, after: DataFrame) -> DataFrame:
+    """Anchors with a row in one of two versions of the same days that the other lacks."""
+    old = _digests(before).withColumn("_old", F.lit(True))
+    new = _digests(after).withColumn("_new", F.lit(True))
+    return (
+        old.join(new, [ANCHOR_TYPE, ANCHOR_VALUE, "_digest"], "full_outer")
+        .where(F.col("_old").isNull() | F.col("_new").isNull())
+        .select(ANCHOR_TYPE, ANCHOR_VALUE)
+        .distinct()
+    )
+
+
 def persons_to_rebuild(
-    changed_rollups: DataFrame | None,
-    changed_candidates: DataFrame | None,
+    anchors_changed: Sequence[DataFrame],
     identity_map: DataFrame,
     previous: DataFrame,
     config: ProfileConfig,
 ) -> DataFrame:
-    """``person_id`` of every person whose aggregated columns may differ from ``previous``."""
+    """``person_id`` of every person whose aggregated columns may differ from ``previous``.
+
+    ``anchors_changed``: frames with ``anchor_type, anchor_value`` columns (rules 1-3).
+    """
     anchors = person_anchors(identity_map)
-    by_data = None
-    for changed in (changed_rollups, changed_candidates):
-        if changed is None:
-            continue
-        persons = (
-            changed.select(ANCHOR_TYPE, ANCHOR_VALUE).distinct().join(anchors, [ANCHOR_TYPE, ANCHOR_VALUE])
-        )
-        part = persons.select("person_id")
-        by_data = part if by_data is None else by_data.unionByName(part)
-    now = person_identifiers(identity_map, config).select(
-        "person_id", F.col("identity_fingerprint").alias("_now")
-    )
+    now = person_identifiers(identity_map, config).select("person_id", F.col("identity_fingerprint").alias("_now"))
     then = previous.select("person_id", F.col("identity_fingerprint").alias("_then"))
-    by_identity = (
-        now.join(then, "person_id", "full_outer")
-        .where(~F.col("_now").eqNullSafe(F.col("_then")))
-        .select("person_id")
-    )
-    out = by_identity if by_data is None else by_identity.unionByName(by_data)
+    out = now.join(then, "person_id", "full_outer").where(~F.col("_now").eqNullSafe(F.col("_then"))).select("person_id")
+    for changed in anchors_changed:
+        keys = changed.select(ANCHOR_TYPE, ANCHOR_VALUE).distinct()
+        out = out.unionByName(keys.join(anchors, [ANCHOR_TYPE, ANCHOR_VALUE]).select("person_id"))
     return out.distinct()
 
 

@@ -27,6 +27,7 @@ from cdp_spark.profile.schema import (
     ANCHOR_VALUE,
     CANDIDATE_SCHEMA,
     CONSENT_EVENT,
+    EVENT_MONTH,
     MEASURES,
     MONEY,
     ROLLUP_SCHEMA,
@@ -409,6 +410,7 @@ def daily_rollups(parts: DataFrame, gap_minutes: int) -> DataFrame:
         .withColumn("web_sessions", sessions(F.col(_WEB_TIMES), gap_minutes))
         .withColumn("app_sessions", sessions(F.col(_APP_TIMES), gap_minutes))
     )
+    merged = merged.withColumn(EVENT_MONTH, F.trunc("event_date", "month"))
     return merged.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in ROLLUP_SCHEMA.fields])
 
 
@@ -534,6 +536,7 @@ def attribute_candidates(rows: DataFrame) -> DataFrame:
         )
         .where(F.col("first_seen").isNotNull())
     )
+    merged = merged.withColumn(EVENT_MONTH, F.trunc("event_date", "month"))
     return merged.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in CANDIDATE_SCHEMA.fields])
 
 

@@ -96,7 +96,14 @@ MEASURE_NAMES: tuple[str, ...] = tuple(f.name for f in MEASURES)
 
 ANCHOR_TYPE, ANCHOR_VALUE = "anchor_type", "anchor_value"
 
-#: ``gold.daily_rollups``, partitioned by ``event_date``.
+#: Partition column of the rollup and candidate tables: the first day of ``event_date``'s month.
+#: Not the day itself: records carry dates reaching back years (a CRM contact's creation date),
+#: and one partition per day made thousands of one-row files that dominated every profile
+#: build (measured: 29 of 46 s reading 42k rollup rows in 2,813 files). A nightly run replaces
+#: the touched months, keeping the untouched days' rows of those months as they were.
+EVENT_MONTH = "event_month"
+
+#: ``gold.daily_rollups``, partitioned by :data:`EVENT_MONTH`.
 ROLLUP_SCHEMA = StructType(
     [
         _f(ANCHOR_TYPE, _S, False),
@@ -109,10 +116,11 @@ ROLLUP_SCHEMA = StructType(
         *MEASURES,
         _f("consent_events", ArrayType(CONSENT_EVENT, True)),  # the day's last status per purpose
         _f("wechat_state", WECHAT_STATE),  # the day's last follow/unfollow
+        _f(EVENT_MONTH, _D, False),
     ]
 )
 
-#: ``gold.attribute_candidates``, partitioned by ``event_date``.
+#: ``gold.attribute_candidates``, partitioned by :data:`EVENT_MONTH`.
 CANDIDATE_SCHEMA = StructType(
     [
         _f(ANCHOR_TYPE, _S, False),
@@ -125,6 +133,7 @@ CANDIDATE_SCHEMA = StructType(
         _f("first_seen", _T, False),
         _f("last_seen", _T, False),
         _f("last_record_id", _S, False),  # provenance: the latest record carrying the value
+        _f(EVENT_MONTH, _D, False),
     ]
 )
 
@@ -214,9 +223,6 @@ def profile_schema(windows: Sequence[int]) -> StructType:
             *RFM,
             _f("lifecycle_stage", _S, False),
             *(_f(f"last_{days}d", WINDOW_STRUCT) for days in sorted(set(windows))),
-            # Hash of the configuration the row was built with (profile.yaml + identity.yaml); an
-            # incremental build only reuses rows whose fingerprint equals the current one.
-            _f("config_fingerprint", _S),
         ]
     )
 

@@ -12,12 +12,13 @@ its silver day and a profile row only on its person's rollups, identifiers and t
 from __future__ import annotations
 
 import logging
-from datetime import date
+from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import Observation
 from pyspark.sql import functions as F
 
+from cdp_spark.errors import CdpSparkError
 from cdp_spark.identity.config import identity_config
 from cdp_spark.observe import metrics as observed
 from cdp_spark.pipeline import RunContext, StageResult, stage
@@ -31,11 +32,16 @@ from cdp_spark.profile.build import (
 )
 from cdp_spark.profile.config import ProfileConfig, profile_config
 from cdp_spark.profile.incremental import (
-    changed_days,
+    BUILDS,
+    BUILDS_SCHEMA,
+    Base,
+    build_record,
+    changed_anchors,
     config_fingerprint,
     persons_to_rebuild,
     reusable_base,
     unresolved_anchors,
+    window_days,
 )
 from cdp_spark.profile.rollups import (
     ANCHORED_TABLES,
@@ -50,6 +56,7 @@ from cdp_spark.profile.schema import (
     ANCHOR_TYPE,
     CANDIDATE_SCHEMA,
     CANDIDATES,
+    EVENT_MONTH,
     LIFECYCLE_CHANGES,
     LIFECYCLE_CHANGES_SCHEMA,
     PROFILES,
@@ -72,7 +79,19 @@ IDENTITY_MAP = "gold.identity_map"
 
 
 def _on_days(days: Sequence[date]) -> list[PartitionFilter]:
+    """Partition filter of silver tables (partitioned by ``event_date``)."""
     return [("event_date", "in", [d.isoformat() for d in days])]
+
+
+def _months(days: Sequence[date]) -> list[PartitionFilter]:
+    """Partition filter of rollups and candidates (partitioned by ``event_month``)."""
+    return [(EVENT_MONTH, "in", sorted({d.replace(day=1).isoformat() for d in days}))]
+
+
+def _rows_on(ctx: CdpContext, table: str, days: Sequence[date], version: int | None = None) -> DataFrame:
+    """Rollup or candidate rows of ``days`` (at ``version``, default latest)."""
+    df = ctx.store.read(table, version=version, partition_filters=_months(days))
+    return df.where(F.col("event_date").isin(list(days)))
 
 
 def silver_tables(ctx: CdpContext, run_date: date, dates: list[date] | None = None) -> dict[str, DataFrame]:
@@ -103,7 +122,6 @@ def profiles_as_of(ctx: CdpContext, as_of: date, config: ProfileConfig | None = 
         as_of,
         cfg,
         catalogue=product_catalogue(lines),
-        config_fingerprint=config_fingerprint(cfg, identity_config(ctx.config)),
     )
 
 
@@ -123,17 +141,30 @@ def run_profile(ctx: CdpContext, rc: RunContext) -> StageResult:
         result.metrics = {"persons": 0}
         return result
     before = versions_before(ctx, rc, [PROFILES])
-    full = bool(rc.options.get("full", False)) or not store.exists(ROLLUPS)
-    visible = silver_tables(ctx, rc.run_date)
-    if full:
-        days: list[date] | None = None
-        tables = visible
+    previous = read_before(ctx, PROFILES, before[PROFILES])
+    fingerprint = config_fingerprint(pcfg, icfg)
+    if rc.options.get("full", False):
+        base: Base | str = "full run requested"
+    elif not store.exists(ROLLUPS):
+        base = "no rollups yet"
     else:
-        days = list(touched_dates(visible, F.col("_run_date") == F.lit(rc.run_date)))  # type: ignore[arg-type]
+        builds = store.read(BUILDS) if store.exists(BUILDS) else None
+        base = reusable_base(previous, build_record(builds, before[PROFILES]), rc.run_date, pcfg, fingerprint)
+    full = isinstance(base, str)
+    visible = silver_tables(ctx, rc.run_date)
+    if isinstance(base, Base):
+        # Silver rows written since the previous snapshot (more than one run date when a run
+        # stopped before its profiles): their event dates are rolled up again.
+        since = (F.col("_run_date") > F.lit(base.as_of)) & (F.col("_run_date") <= F.lit(rc.run_date))
+        days: list[date] | None = list(touched_dates(visible, since))  # type: ignore[arg-type]
         tables = silver_tables(ctx, rc.run_date, days) if days else {}
+    else:
+        days = None
+        tables = visible
     metrics: dict[str, Any] = {
         "mode": "full" if full else "incremental",
-        "days_rolled_up": None if full else len(days or []),
+        "full_reason": base if isinstance(base, str) else None,
+        "days_rolled_up": None if days is None else len(days),
     }
 
     if tables and any(t in tables for t in ANCHORED_TABLES):
@@ -151,15 +182,17 @@ def run_profile(ctx: CdpContext, rc: RunContext) -> StageResult:
             else ctx.spark.createDataFrame([], CANDIDATE_SCHEMA)
         )
         for table, df in ((ROLLUPS, rollups), (CANDIDATES, cands)):
-            if full:
-                out = store.write(table, df, mode="overwrite", partition_by=["event_date"], txn=rc.txn(table))
-            else:
+            _check_partitioning(ctx, table)
+            if days is None:
+                out = store.write(table, df, mode="overwrite", partition_by=[EVENT_MONTH], txn=rc.txn(table))
+            else:  # replace the touched months: new rows of the touched days + the other days as they were
+                others = store.read(table, partition_filters=_months(days)).where(~F.col("event_date").isin(days))
                 out = store.write(
                     table,
-                    df,
+                    df.unionByName(others),
                     mode="replace_where",
-                    partition_by=["event_date"],
-                    replace_where=_on_days(days or []),
+                    partition_by=[EVENT_MONTH],
+                    replace_where=_months(days),
                     txn=rc.txn(table),
                 )
             result.wrote(table, None if out.skipped else out.version)
@@ -172,53 +205,19 @@ def run_profile(ctx: CdpContext, rc: RunContext) -> StageResult:
                     metrics["records_without_identifier"] = int(seen.get("unanchored") or 0)
     for table, schema in ((ROLLUPS, ROLLUP_SCHEMA), (CANDIDATES, CANDIDATE_SCHEMA)):
         if not store.exists(table):
-            store.create(table, schema, partition_by=["event_date"])
+            store.create(table, schema, partition_by=[EVENT_MONTH])
 
     identity_map = store.read(IDENTITY_MAP)
-    lines = visible.get(ORDER_LINES)
-    catalogue = product_catalogue(lines)
-    fingerprint = config_fingerprint(pcfg, icfg)
-    previous = read_before(ctx, PROFILES, before[PROFILES])
-    reuse = None if full else reusable_base(previous, rc.run_date, pcfg, fingerprint)
-    if isinstance(reuse, str) or reuse is None:
-        metrics["profiles"] = "rebuilt"
-        metrics["profiles_full_reason"] = reuse or "full run"
-        profiles = build_profiles(
-            store.read(ROLLUPS),
-            store.read(CANDIDATES),
-            identity_map,
-            rc.run_date,
-            pcfg,
-            catalogue=catalogue,
-            config_fingerprint=fingerprint,
-        ).localCheckpoint()
+    catalogue = product_catalogue(visible.get(ORDER_LINES))
+    if isinstance(base, Base):
+        profiles, rebuilt = _incremental(ctx, base, days or [], identity_map, rc.run_date, pcfg, catalogue)
+        metrics["persons_rebuilt"] = rebuilt
     else:
-        base, base_as_of = reuse
-        days_changed = changed_days(days or [], base_as_of, rc.run_date, pcfg.windows)
-        changed = {
-            t: store.read(t, partition_filters=_on_days(days_changed)) if days_changed else None
-            for t in (ROLLUPS, CANDIDATES)
-        }
-        persons = persons_to_rebuild(
-            changed[ROLLUPS], changed[CANDIDATES], identity_map, base, pcfg
+        profiles = build_profiles(
+            store.read(ROLLUPS), store.read(CANDIDATES), identity_map, rc.run_date, pcfg, catalogue=catalogue
         ).localCheckpoint()
-        rebuilt = aggregate_profiles(
-            store.read(ROLLUPS),
-            store.read(CANDIDATES),
-            identity_map.join(persons, "person_id", "left_semi"),
-            rc.run_date,
-            pcfg,
-            config_fingerprint=fingerprint,
-        )
-        kept = base.join(persons, "person_id", "left_anti").select(*aggregated_columns(pcfg))
-        profiles = finalise_profiles(
-            kept.unionByName(rebuilt), rc.run_date, pcfg, catalogue=catalogue
-        ).localCheckpoint()
-        metrics["profiles"] = "incremental"
-        metrics["persons_rebuilt"] = persons.count()
-        metrics["days_changed"] = len(days_changed)
     if days is None or days:
-        rolled = store.read(ROLLUPS, partition_filters=None if days is None else _on_days(days))
+        rolled = store.read(ROLLUPS) if days is None else _rows_on(ctx, ROLLUPS, days)
         metrics["unresolved_anchors"] = unresolved_anchors(rolled, identity_map, rc.run_date)
     changes = lifecycle_changes(previous, profiles, rc.run_date)
     out = store.write(PROFILES, profiles, mode="overwrite", txn=rc.txn(PROFILES))
@@ -235,5 +234,65 @@ def run_profile(ctx: CdpContext, rc: RunContext) -> StageResult:
     stages = {r["lifecycle_stage"]: r["count"] for r in profiles.groupBy("lifecycle_stage").count().collect()}
     metrics["persons"] = sum(stages.values())
     metrics["lifecycle"] = dict(sorted(stages.items()))
+    record = (
+        rc.run_id,
+        rc.run_date,
+        rc.run_date,
+        metrics["mode"],
+        metrics["full_reason"],
+        store.version(PROFILES),
+        store.version(ROLLUPS),
+        store.version(CANDIDATES),
+        fingerprint,
+        metrics["persons"],
+        metrics.get("persons_rebuilt", metrics["persons"]),
+        datetime.now(timezone.utc),
+    )
+    out = store.write(BUILDS, ctx.spark.createDataFrame([record], BUILDS_SCHEMA), mode="append", txn=rc.txn(BUILDS))
+    result.wrote(BUILDS, None if out.skipped else out.version)
     result.metrics = metrics
     return result
+
+
+def _check_partitioning(ctx: CdpContext, table: str) -> None:
+    """Tables of an earlier version were partitioned by day; say how to move on."""
+    store = ctx.store
+    if store.exists(table) and hasattr(store, "partition_columns"):
+        parts = store.partition_columns(table)
+        if parts != [EVENT_MONTH]:
+            raise CdpSparkError(
+                f"{table} is partitioned by {parts}, this version partitions it by [{EVENT_MONTH}]: "
+                f"delete {store.location(table)} and run the profile stage with --full to rebuild it"
+            )
+
+
+def _incremental(
+    ctx: CdpContext,
+    base: Base,
+    days: list[date],
+    identity_map: DataFrame,
+    run_date: date,
+    config: ProfileConfig,
+    catalogue: dict[str, str],
+) -> tuple[DataFrame, int]:
+    """Profiles from ``base`` with only the persons that can have changed aggregated again."""
+    store = ctx.store
+    changed: list[DataFrame] = []
+    if days:  # rule 1: rows of the rolled-up days that differ from what the base was built from
+        for table, version in ((ROLLUPS, base.rollups_version), (CANDIDATES, base.candidates_version)):
+            changed.append(changed_anchors(_rows_on(ctx, table, days, version), _rows_on(ctx, table, days)))
+    moved = window_days(base.as_of, run_date, config.windows)
+    if moved:  # rules 2 and 3: days that entered the as-of range or left a window
+        changed.append(_rows_on(ctx, ROLLUPS, moved))
+        changed.append(_rows_on(ctx, CANDIDATES, moved))
+    persons = persons_to_rebuild(changed, identity_map, base.profiles, config).localCheckpoint()
+    rebuilt = aggregate_profiles(
+        store.read(ROLLUPS),
+        store.read(CANDIDATES),
+        identity_map.join(persons, "person_id", "left_semi"),
+        run_date,
+        config,
+    )
+    kept = base.profiles.join(persons, "person_id", "left_anti").select(*aggregated_columns(config))
+    profiles = finalise_profiles(kept.unionByName(rebuilt), run_date, config, catalogue=catalogue)
+    return profiles.localCheckpoint(), persons.count()

@@ -124,7 +124,17 @@ class TableStore(Protocol):
         replace_where: Sequence[PartitionFilter] | None = None,
         txn: Txn | None = None,
         schema_evolution: bool | None = None,
-    ) -> WriteResult: ...
+        optimize_write: bool = True,
+    ) -> WriteResult:
+        """Append, overwrite or replace partitions.
+
+        ``optimize_write`` shuffles rows by the partition columns first (Spark's ``rebalance``
+        hint, what Delta calls optimized writes), so each partition value gets a few files of
+        a useful size instead of one small file per task: the output of an aggregation or a
+        join spread over many dates otherwise makes thousands of files. Pass False when every
+        task already writes a single partition value (bronze batches), to skip the shuffle.
+        """
+        ...
 
     def merge(
         self,

@@ -126,10 +126,13 @@ class DeltaSparkStore:
         replace_where: Sequence[PartitionFilter] | None = None,
         txn: Txn | None = None,
         schema_evolution: bool | None = None,
+        optimize_write: bool = True,
     ) -> WriteResult:
         if (skipped := self._skipped(name, txn, mode)) is not None:
             return skipped
         evolve = self.settings.allow_schema_evolution if schema_evolution is None else schema_evolution
+        if optimize_write and partition_by:
+            df = df.hint("rebalance", *partition_by)
         writer = df.write.format("delta").mode("append" if mode == "append" else "overwrite")
         for key, value in self._txn_options(txn).items():
             writer = writer.option(key, value)

@@ -256,6 +256,7 @@ class EmbeddedDeltaStore:
         replace_where: Sequence[PartitionFilter] | None = None,
         txn: Txn | None = None,
         schema_evolution: bool | None = None,
+        optimize_write: bool = True,
     ) -> WriteResult:
         check_table_name(name)
         if mode == "replace_where" and not replace_where:
@@ -287,7 +288,7 @@ class EmbeddedDeltaStore:
                     f"table {name}: rows being written fall outside replace_where "
                     f"({filters_to_sql(filters)}); they would be silently kept otherwise"
                 )
-        staged = self._stage(name, df, table_parts)
+        staged = self._stage(name, df, table_parts, rebalance=optimize_write)
         delta_mode: Literal["append", "overwrite"] = "append" if mode == "append" else "overwrite"
         removed = 0
         if delta_mode == "overwrite":
@@ -428,7 +429,7 @@ class EmbeddedDeltaStore:
                 return WriteResult(table=name, operation="delete", version=dt.version())
             kept = self._read_files(dt, affected).filter(f"NOT coalesce(({predicate}), false)")
             before = sum(f.num_records for f in affected)
-            staged = self._stage(name, kept, parts)
+            staged = self._stage(name, kept, parts, rebalance=False)  # rows keep their files' partitions
             removes = [_remove(f) for f in affected]
             version = self._commit(name, dt, staged.adds, removes, mode="append", txn=txn, operation="DELETE")
             return WriteResult(
@@ -524,8 +525,15 @@ class EmbeddedDeltaStore:
                 cols.append(F.lit(None).cast(field.dataType).alias(field.name))
         return df.select(*cols)
 
-    def _stage(self, name: str, df: DataFrame, partition_cols: list[str]) -> _StagedFiles:
-        """Spark writes ``df`` as Parquet into a private folder; files move into the table."""
+    def _stage(self, name: str, df: DataFrame, partition_cols: list[str], *, rebalance: bool = True) -> _StagedFiles:
+        """Spark writes ``df`` as Parquet into a private folder; files move into the table.
+
+        With ``rebalance`` (and partition columns) rows are first shuffled by the partition
+        columns, which Spark's adaptive execution splits and coalesces into files of about
+        ``spark.sql.adaptive.advisoryPartitionSizeInBytes`` (see ``TableStore.write``).
+        """
+        if rebalance and partition_cols:
+            df = df.hint("rebalance", *partition_cols)
         root = Path(self.location(name))
         write_id = f"{_now_ms()}-{uuid.uuid4().hex[:12]}"
         staging = root / _STAGING / write_id
@@ -658,7 +666,7 @@ class _EmbeddedMaintenance:
             df = df.repartition(n_out, *[F.col(c) for c in parts])
         else:
             df = df.coalesce(max(1, math.ceil(total / target)))
-        staged = store._stage(name, df, parts)
+        staged = store._stage(name, df, parts, rebalance=False)  # already repartitioned above
         adds = [_replace_data_change(a, False) for a in staged.adds]
         removes = [_remove(f, data_change=False) for f in picked]
         version = store._commit(name, dt, adds, removes, mode="append", operation="OPTIMIZE")
