@@ -584,6 +584,7 @@ def bench_ingest_cmd(
     lines: int = typer.Option(20_000_000, help="About this many JSON lines of landing files."),
     seed: int = typer.Option(42),
     reuse: bool = typer.Option(True, "--reuse/--regenerate", help="Reuse landing files of an earlier run."),
+    repeats: int = typer.Option(1, min=1, help="Timed repetitions of both paths; the ratio uses the medians."),
     out: Path | None = typer.Option(None, help="JSON result path."),
 ) -> None:
     """Bronze ingestion vs plain spark.read.json().write.parquet() (same files, same process); silver rows/s."""
@@ -591,7 +592,7 @@ def bench_ingest_cmd(
 
     try:
         ctx = _context()
-        result = run_ingest_benchmark(ctx, lines=lines, seed=seed, reuse=reuse)
+        result = run_ingest_benchmark(ctx, lines=lines, seed=seed, reuse=reuse, repeats=repeats)
     except CdpSparkError as exc:
         raise _fail(exc) from exc
     _report_bench("ingest", result, out, ctx.workspace.root, f" ratio={result['ratio']}")
