@@ -269,7 +269,7 @@ STORY_MEMBER_ID_HINT = "M95679010"  # cdp_spark.datagen.story.STORY_MEMBER_ID, w
 
 @app.command()
 def demo(
-    persons: int = typer.Option(1_000, help="Population size (1,000 x 4 days takes about 9 minutes on 2 cores)."),
+    persons: int = typer.Option(1_000, help="Population size (1,000 x 4 days takes about 8 minutes on 2 cores)."),
     days: int = typer.Option(4, help="Days delivered and processed one after another (the story needs 4)."),
     seed: int = typer.Option(7, help="Generator seed."),
     start_date: str = typer.Option("2026-01-01", help="Date of the first delivery."),
