@@ -113,7 +113,8 @@ def _uri_key(uri: str) -> str:
 
 
 def read_lines(ctx: CdpContext, files: Sequence[LandingFile]) -> tuple[DataFrame, dict[str, int]]:
-    """One row per line (``_uri``, 1-based ``_line``, ``_raw``) and the line count per file.
+    """One row per line (``_file``, ``_file_modified``, ``_file_date``, 1-based ``_line``,
+    ``_raw``) and the line count per file.
 
     Spark's line reader keeps raw bytes (invalid UTF-8 stays detectable) and splits large
     files, but does not number lines. Within one file split rows arrive in order, so a line's
@@ -121,8 +122,9 @@ def read_lines(ctx: CdpContext, files: Sequence[LandingFile]) -> tuple[DataFrame
     position comes from ``monotonically_increasing_id`` (consecutive within a partition) and
     is used transiently, never stored. The per-split counts are computed once, up front (one
     cheap pass over the text), and travel as a broadcast literal table; they also give each
-    file's line count for reconciliation independently of where the lines end up. Keys of the
-    count dict are ``LandingFile.path`` values.
+    file's line count for reconciliation independently of where the lines end up, and carry the
+    file's metadata to its lines in the same join. Keys of the count dict are
+    ``LandingFile.path`` values.
     """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
@@ -137,20 +139,27 @@ def read_lines(ctx: CdpContext, files: Sequence[LandingFile]) -> tuple[DataFrame
     before = Window.partitionBy("_uri").orderBy("_block").rowsBetween(Window.unboundedPreceding, -1)
     splits = splits.withColumn("_offset", F.coalesce(F.sum("_n").over(before), F.lit(0)))
     split_rows = splits.collect()
-    by_key = {_uri_key(Path(f.path).as_uri()): f.path for f in files}
+    by_key = {_uri_key(Path(f.path).as_uri()): f for f in files}
     per_file = {f.path: 0 for f in files}
+    known = []
     for r in split_rows:
-        path = by_key.get(_uri_key(r["_uri"]))
-        if path is None:  # pragma: no cover - Spark and pathlib disagree on the file's URI
+        f = by_key.get(_uri_key(r["_uri"]))
+        if f is None:  # pragma: no cover - Spark and pathlib disagree on the file's URI
             raise CdpSparkError(f"cannot match Spark's file URI {r['_uri']!r} to a landing file")
-        per_file[path] += int(r["_n"])
-    known = ctx.spark.createDataFrame(
-        [(r["_uri"], r["_block"], r["_first"], r["_offset"]) for r in split_rows],
-        "_uri string, _block long, _first long, _offset long",
+        per_file[f.path] += int(r["_n"])
+        known.append((r["_uri"], r["_block"], r["_first"], r["_offset"], f.relative, f.modified, f.file_date))
+    splits_df = ctx.spark.createDataFrame(
+        known,
+        f"_uri string, _block long, _first long, _offset long, {FILE} string, {FILE_MODIFIED} timestamp, "
+        f"{FILE_DATE} date",
     )
-    lines = raw.join(F.broadcast(known), ["_uri", "_block"])
+    lines = raw.join(F.broadcast(splits_df), ["_uri", "_block"])
     numbered = lines.select(
-        "_uri", ((F.col("_mono") - F.col("_first")) + F.col("_offset") + 1).cast("long").alias(LINE), RAW
+        FILE,
+        FILE_MODIFIED,
+        FILE_DATE,
+        ((F.col("_mono") - F.col("_first")) + F.col("_offset") + 1).cast("long").alias(LINE),
+        RAW,
     )
     return numbered, per_file
 
@@ -353,12 +362,6 @@ def ingest_source(
 
     ingested_at = datetime.now(timezone.utc)
     lines, lines_per_file = read_lines(ctx, files)
-    uri_map = ctx.spark.createDataFrame(
-        [(_uri_key(Path(f.path).as_uri()), f.relative, f.modified, f.file_date) for f in files],
-        f"_uri_key string, {FILE} string, {FILE_MODIFIED} timestamp, {FILE_DATE} date",
-    )
-    lines = lines.withColumn("_uri_key", F.regexp_replace(F.col("_uri"), r"^file:(//)?", "file://"))
-    lines = lines.join(F.broadcast(uri_map), "_uri_key", "left")
     if source.format == "csv":
         headers = lines.filter(F.col(LINE) == 1).select(
             F.col(FILE).alias("_hf"), F.split(F.col(RAW), re.escape(source.csv.delimiter) + _CSV_SPLIT).alias("_header")
