@@ -27,6 +27,7 @@ def test_bench_ingest_reports_ratio_and_silver_throughput(spark: Any, runtime_in
         "bronze", "silver",
     } <= set(result)
     assert result["ratio"] > 0 and isinstance(result["ratio_met"], bool)
+    assert result["floor_ratio"] > 0 and len(result["floor_text_typed_raw_s"]) == result["repeats"]
     landing = result["landing"]
     assert landing["reused"] is False and 1_500 <= landing["generated_lines"] <= 2_500
     bronze = result["bronze"]

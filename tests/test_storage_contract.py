@@ -175,6 +175,35 @@ def test_idempotent_retry_commits_once(store, spark):  # type: ignore[no-untyped
     assert store.read("silver.people").count() == 4
 
 
+def test_append_split_routes_rows_once_and_resumes(store, spark):  # type: ignore[no-untyped-def]
+    routed = StructType([*SCHEMA.fields, StructField("why", StringType(), True)])
+    data = [(1, "a", D1, None), (2, "b", D1, "too short"), (3, "c", D2, None), (4, "d", D2, ""), (5, "e", D1, "a/b=c:d")]
+    df = spark.createDataFrame(data, routed)
+    token = Txn("cdp-spark/test/silver.people/split", 1)
+    seen: list[list[tuple]] = []
+
+    def rejects(rejected):  # type: ignore[no-untyped-def]
+        seen.append(sorted((r["id"], r["name"], r["day"], r["why"]) for r in rejected.collect()))
+        return store.write("silver.rejects", rejected, mode="append")
+
+    accepted, rejected = store.append_split("silver.people", df, route="why", rejects=rejects, partition_by=["day"], txn=token)
+    assert accepted.rows_written == 2 and not accepted.skipped
+    assert rejected.table == "silver.rejects"
+    assert store.read("silver.people").schema == SCHEMA  # the route column is not a table column
+    assert_df_equality(sorted_df(store.read("silver.people")), sorted_df(rows(spark, [(1, "a", D1), (3, "c", D2)])))
+    # An empty reason is a reason too (Spark would write "" to the null folder): never accepted.
+    empty = "(empty)" if store.kind == "embedded" else ""
+    assert seen == [[(2, "b", D1, "too short"), (4, "d", D2, empty), (5, "e", D1, "a/b=c:d")]]
+    assert store.read("silver.rejects").count() == 3
+    if store.kind == "embedded":
+        folders = {u.split("/")[-2] for u in as_delta_rs(store, "silver.people").file_uris()}
+        assert folders == {"day=2026-01-01", "day=2026-01-02"}
+    # Resumed after the table's commit: the table is left alone, the rejects are computed again.
+    again, _ = store.append_split("silver.people", df, route="why", rejects=rejects, partition_by=["day"], txn=token)
+    assert again.skipped and store.read("silver.people").count() == 2
+    assert [r[0] for r in seen[1]] == [2, 4, 5]
+
+
 def test_merge_update_insert_delete_and_only_affected_files(store, spark):  # type: ignore[no-untyped-def]
     # Two partitions -> separate files; the merge touches keys in one of them only.
     store.write(

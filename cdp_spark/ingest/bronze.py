@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from cdp_spark.errors import CdpSparkError
 from cdp_spark.ingest.config import SourceConfig, SourcesConfig
 from cdp_spark.pipeline import RunContext, StageResult, stage
-from cdp_spark.storage import Txn
+from cdp_spark.storage import Txn, WriteResult
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
@@ -407,40 +407,41 @@ def ingest_source(
         F.lit(rc.run_id).alias(RUN_ID),
         F.lit(rc.run_date).cast("date").alias(RUN_DATE),
     ]
-    # No cache: each write parses the lines again, which costs less than materialising every
-    # parsed line (measured), and the counts below come from the committed rows instead.
-    parsed = lines.select(*meta, F.col(RAW), reason.alias("_reason"), *cols, extra.alias(EXTRA_FIELDS))
-    good = parsed.filter(F.col("_reason").isNull()).select(
-        *[F.col(c) for c in (SOURCE, FILE, LINE, FILE_DATE, FILE_MODIFIED, INGESTED_AT, RUN_ID, RUN_DATE)],
+    # Bronze rows and quarantine rows come from one computation of ``parsed`` (append_split
+    # routes by the reason); the counts below come from the committed rows.
+    parsed = lines.select(
+        *meta,
         F.col(RAW),
         F.sha2(F.col(RAW), 256).alias(RECORD_HASH),
-        *[F.col(f) for f in source.fields],
-        F.col(EXTRA_FIELDS),
+        *cols,
+        extra.alias(EXTRA_FIELDS),
+        reason.alias("_reason"),
     )
-    bad = parsed.filter(F.col("_reason").isNotNull()).select(
-        F.col(SOURCE),
-        F.col(FILE),
-        F.col(LINE),
-        F.make_valid_utf8(F.col(RAW)).alias(RAW),
-        F.when(~F.is_valid_utf8(F.col(RAW)), F.base64(F.col(RAW).cast("binary"))).alias("_raw_base64"),
-        F.col("_reason").alias("reason"),
-        F.col(RUN_ID),
-        F.col(RUN_DATE),
-        F.col(INGESTED_AT),
-    )
+
+    def quarantine(rejected: DataFrame) -> WriteResult:
+        bad = rejected.select(
+            F.col(SOURCE),
+            F.col(FILE),
+            F.col(LINE),
+            F.make_valid_utf8(F.col(RAW)).alias(RAW),
+            F.when(~F.is_valid_utf8(F.col(RAW)), F.base64(F.col(RAW).cast("binary"))).alias("_raw_base64"),
+            F.col("_reason").alias("reason"),
+            F.col(RUN_ID),
+            F.col(RUN_DATE),
+            F.col(INGESTED_AT),
+        )
+        return ctx.store.write(
+            QUARANTINE,
+            bad,
+            mode="append",
+            partition_by=[RUN_DATE],
+            txn=_batch_token(rc, f"{QUARANTINE}/{name}", files),
+            optimize_write=False,
+        )
+
     table = bronze_table(name)
-    # One partition value (the run date) per batch: every task already writes one file, so the
-    # optimized-write shuffle would only cost time.
-    bronze_res = ctx.store.write(
-        table, good, mode="append", partition_by=[RUN_DATE], txn=_batch_token(rc, table, files), optimize_write=False
-    )
-    quarantine_res = ctx.store.write(
-        QUARANTINE,
-        bad,
-        mode="append",
-        partition_by=[RUN_DATE],
-        txn=_batch_token(rc, f"{QUARANTINE}/{name}", files),
-        optimize_write=False,
+    bronze_res, quarantine_res = ctx.store.append_split(
+        table, parsed, route="_reason", rejects=quarantine, partition_by=[RUN_DATE], txn=_batch_token(rc, table, files)
     )
     # Counts from what is committed (also right when a resumed run skipped an earlier commit).
     batch = [f.relative for f in files]

@@ -9,7 +9,7 @@ delta-rs commits) and on a cluster (delta-spark). Contract tests in
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
@@ -133,6 +133,27 @@ class TableStore(Protocol):
         a useful size instead of one small file per task: the output of an aggregation or a
         join spread over many dates otherwise makes thousands of files. Pass False when every
         task already writes a single partition value (bronze batches), to skip the shuffle.
+        """
+        ...
+
+    def append_split(
+        self,
+        name: str,
+        df: DataFrame,
+        *,
+        route: str,
+        rejects: Callable[[DataFrame], WriteResult],
+        partition_by: Sequence[str] | None = None,
+        txn: Txn | None = None,
+    ) -> tuple[WriteResult, WriteResult]:
+        """Append the rows whose ``route`` column is null to ``name`` (without that column) and
+        hand the others, with it, to ``rejects``; returns both write results.
+
+        For validation: accepted rows to a table, rejected rows with their reason to a
+        quarantine, from one computation of ``df`` where the runtime allows it, because
+        computing it is the expensive part (parsing every line). Non-null ``route`` values
+        may become folder names while staging, so they should be few (reasons, not row ids).
+        If ``txn`` is already committed to ``name`` only ``rejects`` runs, on ``df`` again.
         """
         ...
 

@@ -8,7 +8,7 @@ without Maven access they are skipped with the reason.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -149,6 +149,30 @@ class DeltaSparkStore:
         except Exception as exc:
             raise _translate(name, exc) from exc
         return self._result(name, mode)
+
+    def append_split(
+        self,
+        name: str,
+        df: DataFrame,
+        *,
+        route: str,
+        rejects: Callable[[DataFrame], WriteResult],
+        partition_by: Sequence[str] | None = None,
+        txn: Txn | None = None,
+    ) -> tuple[WriteResult, WriteResult]:
+        # Delta's writer commits the files of one job to one table, so ``df`` is computed
+        # once per side here (the embedded store computes it once).
+        from pyspark.sql import functions as F
+
+        accepted = self.write(
+            name,
+            df.filter(F.col(route).isNull()).drop(route),
+            mode="append",
+            partition_by=partition_by,
+            txn=txn,
+            optimize_write=False,
+        )
+        return accepted, rejects(df.filter(F.col(route).isNotNull()))
 
     def merge(
         self,

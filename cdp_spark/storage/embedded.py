@@ -267,12 +267,7 @@ class EmbeddedDeltaStore:
         if not self.exists(name):
             self.create(name, _nullable(df.schema), partition_by=partition_by or ())
         dt = self._table(name)
-        table_parts = list(dt.metadata().partition_columns)
-        if partition_by is not None and list(partition_by) != table_parts:
-            raise SchemaContractError(
-                f"table {name} is partitioned by {table_parts}, the write asked for {list(partition_by)}; "
-                "repartitioning a table needs an explicit rebuild"
-            )
+        table_parts = _table_partitioning(name, dt, partition_by)
         df = self._conform(name, dt, df, evolve=evolve and mode != "overwrite", replace_schema=mode == "overwrite")
         filters: list[PartitionFilter] | None = None
         if mode == "replace_where":
@@ -468,10 +463,18 @@ class EmbeddedDeltaStore:
         return live
 
     def _conform(
-        self, name: str, dt: DeltaTable, df: DataFrame, *, evolve: bool, replace_schema: bool = False
+        self,
+        name: str,
+        dt: DeltaTable,
+        df: DataFrame,
+        *,
+        evolve: bool,
+        replace_schema: bool = False,
+        carry: Sequence[str] = (),
     ) -> DataFrame:
         """Align ``df`` with the table schema: cast widenings, add missing nullable columns,
-        add new nullable columns to the table when evolution is allowed, refuse the rest."""
+        add new nullable columns to the table when evolution is allowed, refuse the rest.
+        ``carry`` columns are not table columns; they pass through, last."""
         from deltalake import Field
         from pyspark.sql import functions as F
         from pyspark.sql.types import StructField, StructType
@@ -486,7 +489,7 @@ class EmbeddedDeltaStore:
                 raise SchemaContractError(f"table {name}: overwrite data lacks partition columns {missing_parts}")
             return df
         existing = {f.name: f for f in table_schema.fields}
-        new_fields = [f for f in df.schema.fields if f.name not in existing]
+        new_fields = [f for f in df.schema.fields if f.name not in existing and f.name not in carry]
         problems = []
         for field in df.schema.fields:
             old = existing.get(field.name)
@@ -523,7 +526,7 @@ class EmbeddedDeltaStore:
                 if not field.nullable:
                     raise SchemaContractError(f"table {name}: data lacks non-nullable column {field.name}")
                 cols.append(F.lit(None).cast(field.dataType).alias(field.name))
-        return df.select(*cols)
+        return df.select(*cols, *[F.col(f"`{c}`") for c in carry])
 
     def _stage(self, name: str, df: DataFrame, partition_cols: list[str], *, rebalance: bool = True) -> _StagedFiles:
         """Spark writes ``df`` as Parquet into a private folder; files move into the table.
@@ -534,17 +537,28 @@ class EmbeddedDeltaStore:
         """
         if rebalance and partition_cols:
             df = df.hint("rebalance", *partition_cols)
-        root = Path(self.location(name))
+        staging, write_id = self._spark_write(name, df, partition_cols)
+        try:
+            return self._adopt(name, staging, write_id, partition_cols)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def _spark_write(self, name: str, df: DataFrame, partition_cols: Sequence[str]) -> tuple[Path, str]:
         write_id = f"{_now_ms()}-{uuid.uuid4().hex[:12]}"
-        staging = root / _STAGING / write_id
+        staging = Path(self.location(name)) / _STAGING / write_id
         writer = df.write.mode("overwrite").option("compression", "snappy")
         if partition_cols:
             writer = writer.partitionBy(*partition_cols)
         writer.parquet(str(staging))
+        return staging, write_id
+
+    def _adopt(self, name: str, staged: Path, write_id: str, partition_cols: list[str]) -> _StagedFiles:
+        """Move the Parquet files under ``staged`` into the table and describe them as adds."""
+        root = Path(self.location(name))
         adds: list[AddAction] = []
         rows = 0
-        for index, file in enumerate(sorted(staging.rglob("*.parquet"))):
-            rel = file.relative_to(staging)
+        for index, file in enumerate(sorted(staged.rglob("*.parquet"))):
+            rel = file.relative_to(staged)
             meta = pq.read_metadata(file)
             if meta.num_rows == 0:
                 file.unlink()
@@ -556,8 +570,64 @@ class EmbeddedDeltaStore:
             os.replace(file, final)
             rows += meta.num_rows
             adds.append(_add_action(final, final_rel, meta, partition_cols))
-        shutil.rmtree(staging, ignore_errors=True)
         return _StagedFiles(adds=adds, rows=rows)
+
+    def append_split(
+        self,
+        name: str,
+        df: DataFrame,
+        *,
+        route: str,
+        rejects: Callable[[DataFrame], WriteResult],
+        partition_by: Sequence[str] | None = None,
+        txn: Txn | None = None,
+    ) -> tuple[WriteResult, WriteResult]:
+        """One Spark job writes every row to staging, partitioned by ``route`` first: files of
+        the null route become the table's adds; the rest are read back (a few rows) for
+        ``rejects``. The route value lives in the folder name only, so the committed files
+        hold exactly the table's columns."""
+        from pyspark.sql import functions as F
+        from pyspark.sql.types import StructType
+
+        check_table_name(name)
+        if (skipped := self._already_committed(name, txn, "append")) is not None:
+            return skipped, rejects(df.filter(F.col(route).isNotNull()))
+        if route not in df.columns:
+            raise SchemaContractError(f"table {name}: append_split route column {route!r} is not in the data")
+        if not self.exists(name):
+            self.create(name, _nullable(df.drop(route).schema), partition_by=partition_by or ())
+        dt = self._table(name)
+        table_parts = _table_partitioning(name, dt, partition_by)
+        routed = self._conform(
+            name,
+            dt,
+            # Spark writes "" as the null folder too; such a row must not count as accepted.
+            df.withColumn(route, F.when(F.col(route) == "", F.lit("(empty)")).otherwise(F.col(route).cast("string"))),
+            evolve=self.settings.allow_schema_evolution,
+            carry=[route],
+        )
+        staging, write_id = self._spark_write(name, routed, [route, *table_parts])
+        try:
+            accepted_dir = staging / f"{route}={_HIVE_NULL}"
+            staged = (
+                self._adopt(name, accepted_dir, write_id, table_parts)
+                if accepted_dir.exists()
+                else _StagedFiles(adds=[], rows=0)
+            )
+            version = self._commit(name, dt, staged.adds, [], mode="append", txn=txn, operation="APPEND")
+            accepted = WriteResult(
+                table=name, operation="append", version=version, rows_written=staged.rows, files_added=len(staged.adds)
+            )
+            rejected_dirs = [str(p) for p in staging.iterdir() if p.is_dir() and p.name.startswith(f"{route}=")]
+            schema = StructType([*routed.schema.fields])
+            rejected_df = (
+                self.spark.read.schema(schema).option("basePath", str(staging)).parquet(*rejected_dirs)
+                if rejected_dirs
+                else self.spark.createDataFrame([], schema)
+            )
+            return accepted, rejects(rejected_df)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
     def _commit(
         self,
@@ -681,6 +751,17 @@ class _EmbeddedMaintenance:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _table_partitioning(name: str, dt: DeltaTable, partition_by: Sequence[str] | None) -> list[str]:
+    """The table's partition columns; a write that asks for others is refused, not obeyed."""
+    table_parts = list(dt.metadata().partition_columns)
+    if partition_by is not None and list(partition_by) != table_parts:
+        raise SchemaContractError(
+            f"table {name} is partitioned by {table_parts}, the write asked for {list(partition_by)}; "
+            "repartitioning a table needs an explicit rebuild"
+        )
+    return table_parts
 
 
 def _check_readable(name: str, dt: DeltaTable) -> None:
