@@ -322,6 +322,18 @@ def test_stage_late_events_merges_splits_windows_and_full_rebuild(ctx) -> None: 
     _run(ctx, d10, gen=2, full=True)
     assert _by_key(store.read("gold.profiles"), "person_id") == incremental_d10
 
+    # The rollups are rewritten (as by OPTIMIZE) and vacuumed with no retention: the version
+    # the snapshot was built from is gone, so the next night rebuilds in full and says why.
+    store.write(ROLLUPS, store.read(ROLLUPS), mode="overwrite")
+    store.maintenance.vacuum(ROLLUPS, retention_hours=0)
+    d11 = d10 + timedelta(days=1)
+    store.write("silver.orders", _silver(spark, ORDERS, [
+        _order("o11", t(d11, 9), {"member_id": "m1"}, d11, "20.00"),
+    ]), mode="append", partition_by=["event_date"])  # fmt: skip
+    res = _run(ctx, d11)
+    assert res.metrics["mode"] == "full" and "not readable (vacuumed?)" in res.metrics["full_reason"]
+    assert _by_key(store.read("gold.profiles"), "person_id")[("B",)]["orders"] == 4
+
 
 def test_window_days_are_days_entering_the_range_or_leaving_a_window() -> None:
     from cdp_spark.profile.incremental import window_days

@@ -150,6 +150,8 @@ def run_profile(ctx: CdpContext, rc: RunContext) -> StageResult:
     else:
         builds = store.read(BUILDS) if store.exists(BUILDS) else None
         base = reusable_base(previous, build_record(builds, before[PROFILES]), rc.run_date, pcfg, fingerprint)
+        if isinstance(base, Base):
+            base = _still_readable(ctx, base)
     full = isinstance(base, str)
     visible = silver_tables(ctx, rc.run_date)
     if isinstance(base, Base):
@@ -252,6 +254,25 @@ def run_profile(ctx: CdpContext, rc: RunContext) -> StageResult:
     result.wrote(BUILDS, None if out.skipped else out.version)
     result.metrics = metrics
     return result
+
+
+def _still_readable(ctx: CdpContext, base: Base) -> Base | str:
+    """``base``, or why the rollup versions it was built from cannot be read any more.
+
+    The incremental path compares today's rollups with the versions the previous snapshot was
+    built from. A rewrite of those tables (OPTIMIZE, a manual repair) followed by a VACUUM with
+    a retention shorter than the time since that build deletes their files; the right answer
+    then is a full rebuild with the reason on record, not a failed night. Reading every file's
+    footer (a count) is what proves the files are there.
+    """
+    for table, version in ((ROLLUPS, base.rollups_version), (CANDIDATES, base.candidates_version)):
+        try:
+            ctx.store.read(table, version=version).count()
+        except Exception as exc:  # missing log entry or data file: any failure means "not reusable"
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            log.warning("profile: %s version %s is not readable (%s); rebuilding in full", table, version, first)
+            return f"{table} version {version}, which the previous profiles were built from, is not readable (vacuumed?)"
+    return base
 
 
 def _check_partitioning(ctx: CdpContext, table: str) -> None:
