@@ -517,14 +517,22 @@ def bench_gold_cmd(
     persons: int = typer.Option(100_000, help="Population (the issue's target scale is 1,000,000)."),
     days: int = typer.Option(5, help="Days of history; the last one is the measured nightly."),
     seed: int = typer.Option(42),
+    activity: float = typer.Option(
+        1.0, help="Generator activity factor (0 < x <= 3): daily chance of being active online; 1.0 is dense."
+    ),
+    catch_up: bool = typer.Option(
+        False, "--catch-up/--day-by-day", help="Build the history in one run (long histories) or one run per day."
+    ),
     out: Path | None = typer.Option(None, help="JSON result path."),
 ) -> None:
     """Full profile + tags build vs the incremental nightly of one new day (ratio, same process)."""
     from cdp_spark.profile.bench import bench_gold
 
+    if not 0 < activity <= 3:
+        raise typer.BadParameter(f"--activity must be in (0, 3], got {activity}")
     try:
         ctx = _context()
-        result = bench_gold(ctx, persons=persons, days=days, seed=seed)
+        result = bench_gold(ctx, persons=persons, days=days, seed=seed, activity=activity, catch_up=catch_up)
     except CdpSparkError as exc:
         raise _fail(exc) from exc
     _report_bench("gold", result, out, ctx.workspace.root)

@@ -51,6 +51,11 @@ def test_bad_date_is_a_usage_error() -> None:
     assert proc.returncode == 2 and "YYYY-MM-DD" in proc.stderr
 
 
+def test_bench_gold_activity_out_of_range_is_a_usage_error() -> None:
+    proc = cli("bench", "gold", "--activity", "0")
+    assert proc.returncode == 2 and "--activity must be in (0, 3]" in proc.stderr
+
+
 def test_doctor_names_the_runtime(tmp_path: Path) -> None:
     proc = cli("--workspace", str(tmp_path / "ws"), "doctor")
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -84,6 +84,7 @@ def test_append_read_and_genuine_delta(store, spark):  # type: ignore[no-untyped
     assert result.rows_written == 3
     assert result.version == 1  # version 0 is the CREATE TABLE commit
     assert_df_equality(sorted_df(store.read("silver.people")), sorted_df(rows(spark, data)))
+    assert store.partition_columns("silver.people") == ["day"]
     if store.kind == "embedded":
         dt = as_delta_rs(store, "silver.people")
         assert dt.version() == store.version("silver.people") == 1
@@ -202,6 +203,9 @@ def test_append_split_routes_rows_once_and_resumes(store, spark):  # type: ignor
     again, _ = store.append_split("silver.people", df, route="why", rejects=rejects, partition_by=["day"], txn=token)
     assert again.skipped and store.read("silver.people").count() == 2
     assert [r[0] for r in seen[1]] == [2, 4, 5]
+    # Nothing to reject: the callback still runs (its own bookkeeping), on no rows.
+    clean, _ = store.append_split("silver.people", df.where("why IS NULL"), route="why", rejects=rejects, txn=Txn(token.app_id, 2))
+    assert clean.rows_written == 2 and seen[2] == [] and store.read("silver.people").count() == 4
 
 
 def test_merge_update_insert_delete_and_only_affected_files(store, spark):  # type: ignore[no-untyped-def]

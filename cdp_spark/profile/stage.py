@@ -278,7 +278,7 @@ def _still_readable(ctx: CdpContext, base: Base) -> Base | str:
 def _check_partitioning(ctx: CdpContext, table: str) -> None:
     """Tables of an earlier version were partitioned by day; say how to move on."""
     store = ctx.store
-    if store.exists(table) and hasattr(store, "partition_columns"):
+    if store.exists(table):
         parts = store.partition_columns(table)
         if parts != [EVENT_MONTH]:
             raise CdpSparkError(

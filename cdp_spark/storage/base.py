@@ -91,6 +91,10 @@ class TableStore(Protocol):
 
     def exists(self, name: str) -> bool: ...
 
+    def partition_columns(self, name: str) -> list[str]:
+        """The table's partition columns, from its log (the table must exist)."""
+        ...
+
     def create(
         self,
         name: str,

@@ -71,6 +71,9 @@ class DeltaSparkStore:
     def exists(self, name: str) -> bool:
         return bool(_delta().DeltaTable.isDeltaTable(self.spark, self.location(name)))
 
+    def partition_columns(self, name: str) -> list[str]:
+        return list(self._dt(name).detail().first()["partitionColumns"])
+
     def create(
         self,
         name: str,

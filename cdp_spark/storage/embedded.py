@@ -587,7 +587,6 @@ class EmbeddedDeltaStore:
         ``rejects``. The route value lives in the folder name only, so the committed files
         hold exactly the table's columns."""
         from pyspark.sql import functions as F
-        from pyspark.sql.types import StructType
 
         check_table_name(name)
         if (skipped := self._already_committed(name, txn, "append")) is not None:
@@ -618,12 +617,15 @@ class EmbeddedDeltaStore:
             accepted = WriteResult(
                 table=name, operation="append", version=version, rows_written=staged.rows, files_added=len(staged.adds)
             )
-            rejected_dirs = [str(p) for p in staging.iterdir() if p.is_dir() and p.name.startswith(f"{route}=")]
-            schema = StructType([*routed.schema.fields])
+            rejected_dirs = [
+                str(p)
+                for p in staging.iterdir()
+                if p.is_dir() and p.name.startswith(f"{route}=") and p != accepted_dir
+            ]
             rejected_df = (
-                self.spark.read.schema(schema).option("basePath", str(staging)).parquet(*rejected_dirs)
+                self.spark.read.schema(routed.schema).option("basePath", str(staging)).parquet(*rejected_dirs)
                 if rejected_dirs
-                else self.spark.createDataFrame([], schema)
+                else self.spark.createDataFrame([], routed.schema)
             )
             return accepted, rejects(rejected_df)
         finally:
