@@ -446,7 +446,9 @@ E2E_NOISE = {
 @pytest.mark.slow
 def test_generated_data_with_every_noise_kind_reconciles(spark, runtime_info, config) -> None:  # type: ignore[no-untyped-def]
     """Acceptance: per source and day, landing lines = bronze + quarantine and bronze = silver +
-    duplicates removed + superseded + rejected; a forced rerun changes no silver table version."""
+    duplicates removed + superseded + rejected. (A forced rerun changing no silver version is
+    checked by test_pipeline_landing_to_silver_reconciles_and_rerun_changes_nothing, on less data:
+    the suite has a 15-minute budget.)"""
     from pyspark.sql import functions as F
 
     from cdp_spark.datagen import DatagenSettings, generate
@@ -473,8 +475,3 @@ def test_generated_data_with_every_noise_kind_reconciles(spark, runtime_info, co
             assert m["bronze_rows"] == m["silver_rows"] + m["duplicates_removed"] + m["superseded"] + m["rejected"]
             assert m["duplicates_in_batch"] >= duplicates.get((source, day), 0), (source, day, m)
 
-    tables = (S.EVENTS, S.ORDERS, S.ORDER_LINES, S.CONTACTS, S.CONSENTS, S.TICKETS, S.REJECTED)
-    versions = {t: ctx.store.version(t) for t in tables}
-    rerun = run_pipeline(ctx, "cleanse", date.fromisoformat(result.dates[-1]), force=True)
-    assert rerun.ok, rerun.stages
-    assert {t: ctx.store.version(t) for t in tables} == versions
