@@ -36,6 +36,10 @@ def _orders(anchor: str, days: list[date], amount: str = "100.00") -> list[dict[
     return [_rollup(anchor, d, orders=1, revenue=Decimal(amount), items=1) for d in days]
 
 
+def _consent(purpose: str, status: str, day: int) -> dict[str, Any]:
+    return {"purpose": purpose, "status": status, "at": datetime(2025, 6, day, 9)}
+
+
 def _identity_map(spark, pairs: list[tuple[str, str, str]]):  # type: ignore[no-untyped-def]
     return spark.createDataFrame(pairs, "id_type string, id_value string, person_id string")
 
@@ -55,9 +59,26 @@ def rfm_profiles(spark):  # type: ignore[no-untyped-def]
         *_orders("m5", [d(2024, 5, 1), d(2024, 5, 2)]),  # recency 424 > 365
         *_orders("m6", [d(2025, 6, 26) + timedelta(days=i) for i in range(5)]),  # 5 orders, daily
         _rollup("m7", d(2025, 7, 2), orders=1, revenue=Decimal("50.00")),  # after as_of: invisible
+        # Consent: e-mail granted, withdrawn, granted again (a later day); sms granted and withdrawn
+        # at the same instant (withdrawn wins); post only ever withdrawn.
+        _rollup(
+            "m8",
+            d(2025, 6, 2),
+            consent_events=[_consent("email", "granted", 2), _consent("post", "withdrawn", 2)],
+        ),
+        _rollup("m8", d(2025, 6, 3), consent_events=[_consent("email", "withdrawn", 3)]),
+        _rollup(
+            "m8",
+            d(2025, 6, 4),
+            consent_events=[
+                _consent("email", "granted", 4),
+                _consent("sms", "granted", 4),
+                _consent("sms", "withdrawn", 4),
+            ],
+        ),
     ]
     rollups = spark.createDataFrame(rows, ROLLUP_SCHEMA)
-    ids = _identity_map(spark, [("member_id", f"m{i}", f"P{i}") for i in range(1, 8)])
+    ids = _identity_map(spark, [("member_id", f"m{i}", f"P{i}") for i in range(1, 9)])
     out = build_profiles(rollups, _empty_candidates(spark), ids, AS_OF, ProfileConfig())
     return {r.person_id: r for r in out.collect()}, out
 
@@ -91,6 +112,7 @@ def test_lifecycle_stages(rfm_profiles) -> None:  # type: ignore[no-untyped-def]
         "P4": "prospect",
         "P5": "lapsed",
         "P6": "loyal",
+        "P8": "prospect",
     }
 
 
@@ -106,6 +128,7 @@ def test_rfm_scores_and_segments(rfm_profiles) -> None:  # type: ignore[no-untyp
         "P4": (None, None, None, None, None),
         "P5": (424, 1, 2, 2, "Hibernating"),
         "P6": (0, 5, 5, 5, "Champions"),
+        "P8": (None, None, None, None, None),
     }
     assert p["P6"].rfm_score == "555"
 
@@ -116,6 +139,15 @@ def test_behaviour_windows(rfm_profiles) -> None:  # type: ignore[no-untyped-def
     assert p["P1"].last_7d.orders == 0 and p["P1"].last_30d.orders == 3
     assert p["P4"].last_7d.search_terms == ["antarctic cruise"] and p["P4"].last_7d.searches == 1
     assert p["P2"].last_365d.orders == 2 and p["P5"].last_365d.orders == 0
+    # Active days per window: P1 ordered on 1, 11 and 21 June; as of 30 June.
+    assert (p["P1"].active_days, p["P1"].last_7d.active_days, p["P1"].last_30d.active_days) == (3, 0, 3)
+    assert (p["P6"].active_days, p["P6"].last_7d.active_days) == (5, 5)
+    assert (p["P2"].last_90d.active_days, p["P2"].last_365d.active_days) == (0, 2)
+
+
+def test_consent_is_the_latest_event_per_purpose(rfm_profiles) -> None:  # type: ignore[no-untyped-def]
+    p, _ = rfm_profiles
+    assert p["P8"].consent == {"email": "granted", "post": "withdrawn", "sms": "withdrawn"}
 
 
 def test_survivorship_rules_and_provenance(spark) -> None:  # type: ignore[no-untyped-def]

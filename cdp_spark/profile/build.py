@@ -111,19 +111,27 @@ def _top_keys(m: Column, k: int) -> Column:
 
 
 def _latest_per_purpose(events: Column) -> Column:
-    """purpose → status of the latest consent event (ties: ``withdrawn`` sorts after ``granted``)."""
+    """purpose → status of the latest consent event (same instant: ``withdrawn`` beats ``granted``).
+
+    Events are compared by time first: a withdrawal followed by a new grant is a grant.
+    """
     purposes = F.array_sort(F.array_distinct(F.transform(events, lambda e: e["purpose"])))
-    return F.map_from_entries(
-        F.transform(
-            purposes,
-            lambda p: F.struct(
-                p.alias("key"),
-                F.try_element_at(F.filter(events, lambda e: e["purpose"] == p), F.lit(-1))["status"].alias(
-                    "value"
-                ),
-            ),
-        )
+    latest = F.transform(
+        purposes,
+        lambda p: F.array_max(
+            F.transform(
+                F.filter(events, lambda e: e["purpose"] == p),
+                lambda e: F.struct(e["at"].alias("at"), e["status"].alias("status")),
+            )
+        ),
     )
+    return F.map_from_arrays(purposes, F.transform(latest, lambda x: x["status"]))
+
+
+def _days_after(days: Column, as_of: date, window: int) -> Column:
+    """How many of ``days`` fall in the ``window`` days ending ``as_of``."""
+    start = F.date_sub(F.lit(as_of), window)
+    return F.size(F.filter(days, lambda d: d > start)).cast("bigint")
 
 
 def behaviour(rollups: DataFrame, anchors: DataFrame, as_of: date, config: ProfileConfig) -> DataFrame:
@@ -133,15 +141,15 @@ def behaviour(rollups: DataFrame, anchors: DataFrame, as_of: date, config: Profi
     windows = []
     for days in config.windows:
         keep = day > F.date_sub(F.lit(as_of), days)
-        fields = [
-            F.count_distinct(F.when(keep, day)).cast("bigint").alias("active_days"),
-            *merge_measures(keep),
-        ]
+        fields = [F.lit(None).cast("bigint").alias("active_days"), *merge_measures(keep)]
         windows.append(F.struct(*fields).cast(WINDOW_STRUCT).alias(config.window_column(days)))
+    # Active days as one set per person, counted per window afterwards: a distinct count per
+    # window would make Spark expand every rollup row once per distinct expression (measured:
+    # 131 s instead of 20 s for 620k rollup rows with four windows).
     agg = keyed.groupBy("person_id").agg(
         F.min("first_seen").alias("first_seen"),
         F.max("last_seen").alias("last_seen"),
-        F.count_distinct(day).cast("bigint").alias("active_days"),
+        F.collect_set(day).alias("_days"),
         F.max_by("last_channel", F.struct("last_seen", "last_channel")).alias("last_channel"),
         *merge_measures(),
         F.array_sort(F.collect_set(F.when(F.col("orders") > 0, day))).alias("_order_days"),
@@ -158,8 +166,14 @@ def behaviour(rollups: DataFrame, anchors: DataFrame, as_of: date, config: Profi
             lambda d, i: F.datediff(d, F.try_element_at(order_days, i + 1)),
         )
     )
+    for days in config.windows:
+        col = config.window_column(days)
+        agg = agg.withColumn(
+            col, F.col(col).withField("active_days", _days_after(F.col("_days"), as_of, days))
+        )
     return (
-        agg.withColumn(
+        agg.withColumn("active_days", F.size("_days").cast("bigint"))
+        .withColumn(
             "avg_order_value",
             F.when(F.col("orders") > 0, (F.col("revenue") / F.col("orders")).cast(MONEY)),
         )
@@ -175,7 +189,7 @@ def behaviour(rollups: DataFrame, anchors: DataFrame, as_of: date, config: Profi
             F.when(F.col("satisfaction_n") > 0, F.col("satisfaction_sum") / F.col("satisfaction_n")),
         )
         .withColumn("consent", _latest_per_purpose(F.col("_consents")))
-        .drop("_order_days", "_consents", "_wechat")
+        .drop("_days", "_order_days", "_consents", "_wechat")
     )
 
 
