@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -238,6 +239,9 @@ def build_session(settings: Settings) -> tuple[SparkSession, RuntimeInfo]:
     if not _inside_spark_submit() and SparkSession.getActiveSession() is None:
         java = find_java()
         os.environ["JAVA_HOME"] = java.home
+        # Python workers (Arrow UDFs in bronze) must run this interpreter, which has our
+        # dependencies; Spark's default is whatever ``python3`` is first on PATH.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     workspace = Path(settings.workspace)
     local_workspace = "://" not in settings.workspace
     builder = SparkSession.builder.appName(settings.spark.app_name)
