@@ -375,6 +375,50 @@ def _publish_rejected(ctx: CdpContext, rc: RunContext, batches: list[SourceBatch
     _merge(ctx, rc, S.REJECTED, df, ["reject_id", S.RUN_DATE], S.RUN_DATE, result)
 
 
+#: Sources prepared at once. Preparing a source only reads (bronze, the current silver keys)
+#: and materialises its classified batch, so sources are independent; on small batches a
+#: source is a chain of short Spark jobs with driver-side gaps between them, which other
+#: sources' jobs fill (measured on a 40-person nightly: cleanse 35-39 s -> 25-28 s on 2
+#: cores). Publishing stays sequential: merges side by side gained nothing there.
+PREPARE_PARALLELISM = 4
+
+
+def _prepare_all(
+    ctx: CdpContext,
+    rc: RunContext,
+    mappings: Mapping[str, SourceMapping],
+    labels: Mapping[str, str],
+    quarantined: Mapping[str, int],
+) -> list[SourceBatch]:
+    """:func:`prepare_source` for every source (in source order), several at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    items = sorted(mappings.items())
+    with ThreadPoolExecutor(max_workers=max(1, min(PREPARE_PARALLELISM, len(items)))) as pool:
+        futures = [
+            pool.submit(
+                prepare_source, ctx, rc, source, mapping,
+                label=labels.get(source, f"mappings/{source}.yaml"), quarantined=quarantined.get(source, 0),
+            )
+            for source, mapping in items
+        ]
+        done: list[SourceBatch] = []
+        failure: BaseException | None = None
+        for future in futures:  # every future is awaited, so no source is still running on failure
+            try:
+                batch = future.result()
+            except BaseException as exc:  # re-raised below, once the others have finished
+                failure = failure or exc
+                continue
+            if batch is not None:
+                done.append(batch)
+    if failure is not None:
+        for b in done:
+            b.classified.unpersist()
+        raise failure
+    return done
+
+
 def cleanse_run(
     ctx: CdpContext, rc: RunContext, mappings: Mapping[str, SourceMapping], *, labels: Mapping[str, str] | None = None
 ) -> StageResult:
@@ -388,11 +432,7 @@ def cleanse_run(
     quarantined = _quarantined(ctx, rc.run_date)
     batches: list[SourceBatch] = []
     try:
-        for source, mapping in sorted(mappings.items()):
-            batch = prepare_source(ctx, rc, source, mapping, label=labels.get(source, f"mappings/{source}.yaml"),
-                                   quarantined=quarantined.get(source, 0))
-            if batch is not None:
-                batches.append(batch)
+        batches = _prepare_all(ctx, rc, mappings, labels, quarantined)
         rows = [r for b in batches for r in dq_rows(rc, b)]
         if rows:
             version = _write_dq(ctx, rc, rows)
