@@ -455,7 +455,7 @@ def test_generated_data_with_every_noise_kind_reconciles(spark, runtime_info, co
     from cdp_spark.datagen.schemas import NOISE_KINDS
 
     ctx = _ctx(spark, runtime_info, config, conf_dir=REPO / "conf")
-    settings = DatagenSettings(persons=120, days=2, activity=3.0, seed=1, noise=E2E_NOISE)  # seed: every kind occurs
+    settings = DatagenSettings(persons=120, days=1, activity=3.0, seed=12, noise=E2E_NOISE)  # seed: every kind occurs
     result = generate(spark, ctx.workspace.root, settings)
     truth = spark.read.parquet(str(result.truth["records"]))
     assert {r[0] for r in truth.select(F.explode("noise")).distinct().collect()} == set(NOISE_KINDS)
