@@ -298,6 +298,7 @@ class EmbeddedDeltaStore:
             txn=txn,
             operation=mode.upper(),
             schema=_nullable(df.schema) if mode == "overwrite" else None,
+            replaced=removed,
         )
         return WriteResult(
             table=name,
@@ -643,7 +644,10 @@ class EmbeddedDeltaStore:
         txn: Txn | None = None,
         operation: str,
         schema: StructType | None = None,
+        replaced: int = 0,
     ) -> int:
+        """Commit ``adds``/``removes``; in overwrite mode delta-rs also removes every file that
+        matches ``filters`` (``replaced`` says how many, for the log)."""
         from deltalake import Schema
         from deltalake.exceptions import CommitFailedError
         from deltalake.transaction import CommitProperties, Transaction
@@ -674,7 +678,10 @@ class EmbeddedDeltaStore:
             self._discard(name, adds)
             raise
         version = self._table(name).version()
-        log.info("table %s: %s committed version %s (+%d files, -%d files)", name, operation, version, len(adds), len(removes))
+        log.info(
+            "table %s: %s committed version %s (+%d files, -%d files)",
+            name, operation, version, len(adds), len(removes) + replaced,
+        )
         return version
 
     def _discard(self, name: str, adds: list[AddAction]) -> None:
