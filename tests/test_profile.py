@@ -409,3 +409,20 @@ def test_previous_profiles_are_reused_only_when_built_the_same_way(spark) -> Non
     assert "after" in str(reusable_base(previous, build, AS_OF - timedelta(days=1), cfg, fp))
     assert "no record" in str(reusable_base(previous, None, AS_OF, cfg, fp))
     assert reusable_base(None, build, AS_OF, cfg, fp) == "no previous profiles"
+
+
+def test_rfm_scores_do_not_depend_on_partitioning(spark) -> None:  # type: ignore[no-untyped-def]
+    """Exact cut points: the same buyers in another partitioning score the same (an incremental
+    build unions kept and rebuilt rows, a full build does not)."""
+    from cdp_spark.profile.build import with_rfm
+
+    buyers = spark.range(40000).select(
+        F.col("id").cast("string").alias("person_id"),
+        (F.col("id") % 7 + 1).cast("bigint").alias("orders"),
+        F.date_sub(F.lit(AS_OF), (F.col("id") * 31 % 997).cast("int")).alias("last_order_date"),
+        ((F.col("id") * 7919 % 40000) / 100).cast("decimal(18,2)").alias("revenue"),
+    )
+    scores = ["person_id", "r_score", "f_score", "m_score"]
+    one = with_rfm(buyers.coalesce(1), AS_OF).select(*scores)
+    many = with_rfm(buyers.repartition(7, "revenue"), AS_OF).select(*scores)
+    assert_df_equality(one, many, ignore_row_order=True)
