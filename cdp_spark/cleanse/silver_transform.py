@@ -444,19 +444,21 @@ def impute(mapped: DataFrame, compiled: CompiledMapping) -> tuple[DataFrame, dic
     """Fill missing values of ``median``/``mean`` columns with that statistic of the batch.
 
     The statistic is taken over the valid (not rejected, not flagged) values of the same source
-    in the same run, so a rerun of the date imputes the same value. Returns the statistics for
-    the run metrics.
+    in the same run, so a rerun of the date imputes the same value. The median is exact
+    (``percentile_disc``: a value that occurs, from exact counts), not ``percentile_approx``,
+    whose result on large batches depends on how rows are partitioned. Returns the statistics
+    for the run metrics.
     """
     deferred = compiled.deferred_imputation
     if not deferred:
         return mapped, {}
     valid = F.col(REJECT_RULE).isNull()
+    values = mapped.select(*[F.when(valid, F.col(name)).alias(f"_stat{i}") for i, name in enumerate(deferred)])
     aggs = []
-    for name, policy in deferred.items():
-        value = F.when(valid, F.col(name))
-        stat = F.percentile_approx(value, 0.5, 10000) if policy == "median" else F.avg(value)
+    for i, (name, policy) in enumerate(deferred.items()):
+        stat = F.expr(f"percentile_disc(0.5) WITHIN GROUP (ORDER BY _stat{i})") if policy == "median" else F.avg(f"_stat{i}")
         aggs.append(stat.alias(name))
-    row = mapped.agg(*aggs).collect()[0]
+    row = values.agg(*aggs).collect()[0]
     stats = {name: row[name] for name in deferred}
     out = mapped
     for name, policy in deferred.items():
