@@ -317,3 +317,16 @@ def test_vacuum_removes_unreferenced_files_only(store, spark):  # type: ignore[n
         assert len(would) == 1
     store.maintenance.vacuum("silver.people", retention_hours=0)
     assert [r.id for r in store.read("silver.people").collect()] == [2]
+
+
+def test_file_ranges_come_from_the_log(store, spark):  # type: ignore[no-untyped-def]
+    store.write("silver.t", rows(spark, [(1, "a", D1), (2, "b", D1)]), mode="append", partition_by=["day"])
+    store.write("silver.t", rows(spark, [(7, "c", D2), (9, None, D2)]), mode="append", partition_by=["day"])
+    ranges = store.file_ranges("silver.t", "id")
+    if ranges is None:  # a store without per-file statistics says so; callers scan
+        return
+    by_day: dict[str | None, tuple[int, int]] = {}
+    for r in ranges:
+        lo, hi = by_day.get(r.partition["day"], (r.low, r.high))
+        by_day[r.partition["day"]] = (min(lo, r.low), max(hi, r.high))
+    assert by_day == {D1.isoformat(): (1, 2), D2.isoformat(): (7, 9)}

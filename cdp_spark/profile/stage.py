@@ -157,8 +157,7 @@ def run_profile(ctx: CdpContext, rc: RunContext) -> StageResult:
     if isinstance(base, Base):
         # Silver rows written since the previous snapshot (more than one run date when a run
         # stopped before its profiles): their event dates are rolled up again.
-        since = (F.col("_run_date") > F.lit(base.as_of)) & (F.col("_run_date") <= F.lit(rc.run_date))
-        days: list[date] | None = list(touched_dates(visible, since))  # type: ignore[arg-type]
+        days: list[date] | None = _touched_days(ctx, visible, base.as_of, rc.run_date)
         tables = silver_tables(ctx, rc.run_date, days) if days else {}
     else:
         days = None
@@ -254,6 +253,33 @@ def run_profile(ctx: CdpContext, rc: RunContext) -> StageResult:
     result.wrote(BUILDS, None if out.skipped else out.version)
     result.metrics = metrics
     return result
+
+
+def _touched_days(ctx: CdpContext, visible: dict[str, DataFrame], after: date, upto: date) -> list[date]:
+    """Event dates of silver rows written by the runs in ``(after, upto]``.
+
+    From the Delta log where the store can: silver tables are partitioned by ``event_date`` and
+    every data file's statistics hold its ``_run_date`` range, so a file whose range meets the
+    interval marks its partition (a superset of the scan's answer, never fewer days: an extra
+    day is rolled up again and compares equal). Reading the log takes milliseconds; the scan
+    it replaces read every silver file (9.6 s at 100k persons). Tables without statistics, or
+    on a store that cannot read them, are scanned.
+    """
+    since = (F.col("_run_date") > F.lit(after)) & (F.col("_run_date") <= F.lit(upto))
+    out: set[date] = set()
+    for name, df in visible.items():
+        if "_run_date" not in df.columns:
+            continue
+        by_day = ctx.store.partition_columns(name) == ["event_date"]
+        ranges = ctx.store.file_ranges(name, "_run_date") if by_day else None
+        if ranges is None:
+            out.update(touched_dates({name: df}, since))  # type: ignore[arg-type]
+            continue
+        for r in ranges:
+            day = r.partition.get("event_date")
+            if day is not None and (r.low is None or r.high is None or (r.high > after and r.low <= upto)):
+                out.add(date.fromisoformat(day))
+    return sorted(out)
 
 
 def _still_readable(ctx: CdpContext, base: Base) -> Base | str:

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from cdp_spark.storage.base import PartitionFilter, TableStore, Txn, WriteMode, WriteResult, check_table_name
+from cdp_spark.storage.base import (
+    FileRange,
+    PartitionFilter,
+    TableStore,
+    Txn,
+    WriteMode,
+    WriteResult,
+    check_table_name,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -13,7 +21,7 @@ if TYPE_CHECKING:
     from cdp_spark.session import RuntimeKind
     from cdp_spark.workspace import Workspace
 
-__all__ = ["PartitionFilter", "TableStore", "Txn", "WriteMode", "WriteResult", "check_table_name", "open_store"]
+__all__ = ["FileRange", "PartitionFilter", "TableStore", "Txn", "WriteMode", "WriteResult", "check_table_name", "open_store"]
 
 
 def open_store(

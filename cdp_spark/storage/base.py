@@ -63,6 +63,19 @@ class WriteResult:
     metrics: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class FileRange:
+    """One live data file: its partition values and one column's min/max from the log.
+
+    ``low``/``high`` are None when the file carries no statistics for the column (written
+    without them, or every value null): a caller must then treat the file as matching.
+    """
+
+    partition: dict[str, str | None]
+    low: Any
+    high: Any
+
+
 @runtime_checkable
 class Maintenance(Protocol):
     """Housekeeping kept apart from the data path (``store.maintenance.vacuum(...)``)."""
@@ -93,6 +106,12 @@ class TableStore(Protocol):
 
     def partition_columns(self, name: str) -> list[str]:
         """The table's partition columns, from its log (the table must exist)."""
+        ...
+
+    def file_ranges(self, name: str, column: str) -> list[FileRange] | None:
+        """Per live file, its partition values and ``column``'s min/max from the Delta log's
+        file statistics, without reading data; None when this store cannot answer that way
+        (the caller then scans). Lets a stage find the partitions a run wrote in milliseconds."""
         ...
 
     def create(

@@ -20,6 +20,7 @@ from cdp_spark.errors import (
     TableNotFoundError,
 )
 from cdp_spark.storage.base import (
+    FileRange,
     PartitionFilter,
     Txn,
     WriteMode,
@@ -73,6 +74,10 @@ class DeltaSparkStore:
 
     def partition_columns(self, name: str) -> list[str]:
         return list(self._dt(name).detail().first()["partitionColumns"])
+
+    def file_ranges(self, name: str, column: str) -> list[FileRange] | None:
+        """delta-spark has no public API for per-file statistics: callers scan instead."""
+        return None
 
     def create(
         self,

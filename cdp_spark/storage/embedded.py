@@ -43,6 +43,7 @@ from cdp_spark.config import StorageSettings
 from cdp_spark.errors import SchemaContractError, TableConflictError, TableNotFoundError
 from cdp_spark.observe import metrics as observed_metrics
 from cdp_spark.storage.base import (
+    FileRange,
     PartitionFilter,
     Txn,
     WriteMode,
@@ -146,6 +147,20 @@ class EmbeddedDeltaStore:
 
     def partition_columns(self, name: str) -> list[str]:
         return list(self._table(name).metadata().partition_columns)
+
+    def file_ranges(self, name: str, column: str) -> list[FileRange] | None:
+        import pyarrow as pa
+
+        dt = self._table(name)
+        parts = list(dt.metadata().partition_columns)
+        return [
+            FileRange(
+                {c: _partition_string(a.get(f"partition.{c}")) for c in parts},
+                a.get(f"min.{column}"),
+                a.get(f"max.{column}"),
+            )
+            for a in pa.table(dt.get_add_actions(flatten=True)).to_pylist()
+        ]
 
     def schema(self, name: str) -> StructType:
         from pyspark.sql.types import StructType
