@@ -288,6 +288,9 @@ def test_stage_late_events_merges_splits_windows_and_full_rebuild(ctx) -> None: 
     _write_identity(ctx, [("cookie", "c1", "B"), ("member_id", "m1", "B"), ("phone", "+8613900000001", "B")])
     res = _run(ctx, D2)
     assert res.metrics["mode"] == "incremental" and res.metrics["days_rolled_up"] == 2  # D1 (late) and D2
+    steps = res.metrics["step_seconds"]  # the night's breakdown, as bench gold reports it
+    assert {"touched_days", "gold.daily_rollups", "persons_to_rebuild", "aggregate_and_finalise"} <= set(steps)
+    assert all(v >= 0 for v in steps.values())
     p = {r.person_id: r for r in store.read("gold.profiles").collect()}
     assert set(p) == {"B"}, "the anonymous person merged into the known one"
     assert (p["B"].searches, p["B"].orders, p["B"].revenue) == (2, 2, Decimal("150.00"))

@@ -88,6 +88,7 @@ def bench_gold(
             "persons": prof.metrics.get("persons", 0),
             "persons_rebuilt": prof.metrics.get("persons_rebuilt", prof.metrics.get("persons", 0)),
             "days_rolled_up": prof.metrics.get("days_rolled_up"),
+            "profile_steps_seconds": prof.metrics.get("step_seconds"),
         }
 
     incremental = timed(1000, full=False)

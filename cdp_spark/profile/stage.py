@@ -12,6 +12,7 @@ its silver day and a profile row only on its person's rollups, identifiers and t
 from __future__ import annotations
 
 import logging
+import time
 from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -78,6 +79,23 @@ log = logging.getLogger(__name__)
 IDENTITY_MAP = "gold.identity_map"
 
 
+class _Laps:
+    """Seconds per step of one build, for the run metrics and ``bench gold``.
+
+    Spark is lazy: a step's time is that of the actions run in it (writes, checkpoints,
+    collects), which is what a breakdown of a night needs.
+    """
+
+    def __init__(self) -> None:
+        self._mark = time.perf_counter()
+        self.seconds: dict[str, float] = {}
+
+    def lap(self, step: str) -> None:
+        now = time.perf_counter()
+        self.seconds[step] = round(self.seconds.get(step, 0.0) + now - self._mark, 2)
+        self._mark = now
+
+
 def _on_days(days: Sequence[date]) -> list[PartitionFilter]:
     """Partition filter of silver tables (partitioned by ``event_date``)."""
     return [("event_date", "in", [d.isoformat() for d in days])]
@@ -136,6 +154,7 @@ def run_profile(ctx: CdpContext, rc: RunContext) -> StageResult:
     icfg = identity_config(ctx.config)
     store = ctx.store
     result = StageResult()
+    laps = _Laps()
     if not store.exists(IDENTITY_MAP):
         log.warning("profile: %s does not exist yet (no identities resolved); nothing to build", IDENTITY_MAP)
         result.metrics = {"persons": 0}
@@ -154,6 +173,7 @@ def run_profile(ctx: CdpContext, rc: RunContext) -> StageResult:
             base = _still_readable(ctx, base)
     full = isinstance(base, str)
     visible = silver_tables(ctx, rc.run_date)
+    laps.lap("previous_snapshot")
     if isinstance(base, Base):
         # Silver rows written since the previous snapshot (more than one run date when a run
         # stopped before its profiles): their event dates are rolled up again.
@@ -162,6 +182,7 @@ def run_profile(ctx: CdpContext, rc: RunContext) -> StageResult:
     else:
         days = None
         tables = visible
+    laps.lap("touched_days")
     metrics: dict[str, Any] = {
         "mode": "full" if full else "incremental",
         "full_reason": base if isinstance(base, str) else None,
@@ -197,6 +218,7 @@ def run_profile(ctx: CdpContext, rc: RunContext) -> StageResult:
                     txn=rc.txn(table),
                 )
             result.wrote(table, None if out.skipped else out.version)
+            laps.lap(table)
             if table == ROLLUPS:
                 result.rows_out += out.rows_written
                 seen = observed(obs) if not out.skipped else None
@@ -211,15 +233,17 @@ def run_profile(ctx: CdpContext, rc: RunContext) -> StageResult:
     identity_map = store.read(IDENTITY_MAP)
     catalogue = product_catalogue(visible.get(ORDER_LINES))
     if isinstance(base, Base):
-        profiles, rebuilt = _incremental(ctx, base, days or [], identity_map, rc.run_date, pcfg, catalogue)
+        profiles, rebuilt = _incremental(ctx, base, days or [], identity_map, rc.run_date, pcfg, catalogue, laps)
         metrics["persons_rebuilt"] = rebuilt
     else:
         profiles = build_profiles(
             store.read(ROLLUPS), store.read(CANDIDATES), identity_map, rc.run_date, pcfg, catalogue=catalogue
         ).localCheckpoint()
+    laps.lap("aggregate_and_finalise")
     if days is None or days:
         rolled = store.read(ROLLUPS) if days is None else _rows_on(ctx, ROLLUPS, days)
         metrics["unresolved_anchors"] = unresolved_anchors(rolled, identity_map, rc.run_date)
+    laps.lap("unresolved_anchors")
     changes = lifecycle_changes(previous, profiles, rc.run_date)
     out = store.write(PROFILES, profiles, mode="overwrite", txn=rc.txn(PROFILES))
     result.wrote(PROFILES, None if out.skipped else out.version)
@@ -232,6 +256,7 @@ def run_profile(ctx: CdpContext, rc: RunContext) -> StageResult:
         txn=rc.txn(LIFECYCLE_CHANGES),
     )
     result.wrote(LIFECYCLE_CHANGES, None if out.skipped else out.version)
+    laps.lap("write_profiles")
     stages = {r["lifecycle_stage"]: r["count"] for r in profiles.groupBy("lifecycle_stage").count().collect()}
     metrics["persons"] = sum(stages.values())
     metrics["lifecycle"] = dict(sorted(stages.items()))
@@ -251,6 +276,8 @@ def run_profile(ctx: CdpContext, rc: RunContext) -> StageResult:
     )
     out = store.write(BUILDS, ctx.spark.createDataFrame([record], BUILDS_SCHEMA), mode="append", txn=rc.txn(BUILDS))
     result.wrote(BUILDS, None if out.skipped else out.version)
+    laps.lap("record_build")
+    metrics["step_seconds"] = laps.seconds
     result.metrics = metrics
     return result
 
@@ -321,6 +348,7 @@ def _incremental(
     run_date: date,
     config: ProfileConfig,
     catalogue: dict[str, str],
+    laps: _Laps,
 ) -> tuple[DataFrame, int]:
     """Profiles from ``base`` with only the persons that can have changed aggregated again."""
     store = ctx.store
@@ -333,6 +361,7 @@ def _incremental(
         changed.append(_rows_on(ctx, ROLLUPS, moved))
         changed.append(_rows_on(ctx, CANDIDATES, moved))
     persons = persons_to_rebuild(changed, identity_map, base.profiles, config).localCheckpoint()
+    laps.lap("persons_to_rebuild")
     rebuilt = aggregate_profiles(
         store.read(ROLLUPS),
         store.read(CANDIDATES),
