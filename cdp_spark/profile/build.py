@@ -128,9 +128,14 @@ def _latest_per_purpose(events: Column) -> Column:
     return F.map_from_arrays(purposes, F.transform(latest, lambda x: x["status"]))
 
 
+def _window_start(as_of: date, window: int) -> Column:
+    """The last day before the ``window`` days ending ``as_of`` (a window holds days after it)."""
+    return F.date_sub(F.lit(as_of), window)
+
+
 def _days_after(days: Column, as_of: date, window: int) -> Column:
     """How many of ``days`` fall in the ``window`` days ending ``as_of``."""
-    start = F.date_sub(F.lit(as_of), window)
+    start = _window_start(as_of, window)
     return F.size(F.filter(days, lambda d: d > start)).cast("bigint")
 
 
@@ -140,7 +145,7 @@ def behaviour(rollups: DataFrame, anchors: DataFrame, as_of: date, config: Profi
     keyed = rollups.where(day <= F.lit(as_of)).join(anchors, [ANCHOR_TYPE, ANCHOR_VALUE], "inner")
     windows = []
     for days in config.windows:
-        keep = day > F.date_sub(F.lit(as_of), days)
+        keep = day > _window_start(as_of, days)
         fields = [F.lit(None).cast("bigint").alias("active_days"), *merge_measures(keep)]
         windows.append(F.struct(*fields).cast(WINDOW_STRUCT).alias(config.window_column(days)))
     # Active days as one set per person, counted per window afterwards: a distinct count per

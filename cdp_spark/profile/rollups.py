@@ -35,6 +35,8 @@ from cdp_spark.profile.schema import (
 )
 
 if TYPE_CHECKING:
+    from datetime import date
+
     from pyspark.sql import DataFrame
 
     from cdp_spark.identity.config import IdentityConfig
@@ -540,10 +542,7 @@ def attribute_candidates(rows: DataFrame) -> DataFrame:
     return merged.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in CANDIDATE_SCHEMA.fields])
 
 
-def touched_dates(tables: dict[str, DataFrame], run_date_col: Column) -> Sequence[object]:
-    """Event dates of silver rows written by a run (``run_date_col`` selects them)."""
-    dates: set[object] = set()
-    for df in tables.values():
-        if "_run_date" in df.columns:
-            dates |= {r[0] for r in df.where(run_date_col).select("event_date").distinct().collect()}
-    return sorted(dates)  # type: ignore[type-var]
+def touched_dates(silver: DataFrame, run_date_col: Column) -> set[date]:
+    """Event dates of a silver table's rows written by a run (``run_date_col`` selects them), by
+    scanning it: the fallback where the store cannot answer from the Delta log."""
+    return {r[0] for r in silver.where(run_date_col).select("event_date").distinct().collect()}

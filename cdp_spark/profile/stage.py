@@ -300,7 +300,7 @@ def _touched_days(ctx: CdpContext, visible: dict[str, DataFrame], after: date, u
         by_day = ctx.store.partition_columns(name) == ["event_date"]
         ranges = ctx.store.file_ranges(name, "_run_date") if by_day else None
         if ranges is None:
-            out.update(touched_dates({name: df}, since))  # type: ignore[arg-type]
+            out.update(touched_dates(df, since))
             continue
         for r in ranges:
             day = r.partition.get("event_date")

@@ -155,7 +155,7 @@ class EmbeddedDeltaStore:
         parts = list(dt.metadata().partition_columns)
         return [
             FileRange(
-                {c: _partition_string(a.get(f"partition.{c}")) for c in parts},
+                _partition_of(a, parts),
                 a.get(f"min.{column}"),
                 a.get(f"max.{column}"),
             )
@@ -826,7 +826,7 @@ def _files(dt: DeltaTable, filters: Sequence[PartitionFilter] | None = None) -> 
                 log_path=log_path,
                 size=int(action["size_bytes"]),
                 num_records=int(action.get("num_records") or 0),
-                partition={c: _partition_string(action.get(f"partition.{c}")) for c in parts},
+                partition=_partition_of(action, parts),
             )
         )
     return out
@@ -838,6 +838,11 @@ def _uri_to_path(uri: str) -> str:
     if uri.startswith("file:"):
         return str(Path(unquote(uri[len("file:") :])))
     return str(Path(uri))
+
+
+def _partition_of(action: dict[str, Any], parts: Sequence[str]) -> dict[str, str | None]:
+    """Partition values of a flattened add action, in the Delta log's string form."""
+    return {c: _partition_string(action.get(f"partition.{c}")) for c in parts}
 
 
 def _partition_string(value: Any) -> str | None:
