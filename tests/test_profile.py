@@ -288,6 +288,8 @@ def test_stage_late_events_merges_splits_windows_and_full_rebuild(ctx) -> None: 
     _write_identity(ctx, [("cookie", "c1", "B"), ("member_id", "m1", "B"), ("phone", "+8613900000001", "B")])
     res = _run(ctx, D2)
     assert res.metrics["mode"] == "incremental" and res.metrics["days_rolled_up"] == 2  # D1 (late) and D2
+    # Of those days, only the keys written: the login's anchor on D2, the late order's phone on D1.
+    assert (res.metrics["rolled_up"], res.metrics["keys_rolled_up"]) == ("keys", 2)
     steps = res.metrics["step_seconds"]  # the night's breakdown, as bench gold reports it
     assert {"touched_days", "gold.daily_rollups", "persons_to_rebuild", "aggregate_and_finalise"} <= set(steps)
     assert all(v >= 0 for v in steps.values())
@@ -318,19 +320,29 @@ def test_stage_late_events_merges_splits_windows_and_full_rebuild(ctx) -> None: 
 
     # Day 3: the cookie is unlinked again (split): its searches go back to an anonymous person.
     _write_identity(ctx, [("cookie", "c1", "C"), ("member_id", "m1", "B"), ("phone", "+8613900000001", "B")])
-    # A new anonymous visitor Z arrives the same day.
+    # A new anonymous visitor Z arrives the same day, and a corrected version of the search e1
+    # of day 1 names the member m1 instead of the cookie: the update changes the record's
+    # anchor, so the old anchor's day-1 rollup (c1) must lose it, though no row of c1 was
+    # written this run.
     store.write("silver.events", _silver(spark, EVENTS, [
         _event("e4", t(D3, 10), {"cookie": "z1"}, D3, "page_view"),
     ]), mode="append", partition_by=["event_date"])  # fmt: skip
+    store.merge("silver.events", _silver(spark, EVENTS, [
+        _event("e1", t(D1, 9), {"member_id": "m1"}, D3, "search", search_query="Antarctic cruise"),
+    ]), keys=["record_id", "event_date"])  # fmt: skip
     _write_identity(ctx, [("cookie", "c1", "C"), ("member_id", "m1", "B"), ("phone", "+8613900000001", "B"),
                           ("cookie", "z1", "Z")])  # fmt: skip
     res = _run(ctx, D3)
     assert (
         res.metrics["mode"] == "incremental" and res.metrics["persons_rebuilt"] == 3
     )  # B, C split; Z new
+    # Only the keys of the rows written and of the version replaced: (z1, D3), (m1, D1), (c1, D1).
+    assert (res.metrics["rolled_up"], res.metrics["keys_rolled_up"], res.metrics["records_written"]) == ("keys", 3, 2)
     incremental_d3 = _by_key(store.read("gold.profiles"), "person_id")
-    assert (incremental_d3[("C",)]["searches"], incremental_d3[("C",)]["orders"]) == (2, 0)
-    assert (incremental_d3[("B",)]["searches"], incremental_d3[("B",)]["orders"]) == (0, 2)
+    assert (incremental_d3[("C",)]["searches"], incremental_d3[("C",)]["orders"]) == (1, 0)
+    assert incremental_d3[("C",)]["search_terms"] == ["南极"]
+    assert (incremental_d3[("B",)]["searches"], incremental_d3[("B",)]["orders"]) == (1, 2)
+    assert incremental_d3[("B",)]["search_terms"] == ["antarctic cruise"]
     _run(ctx, D3, gen=2, full=True)
     assert _by_key(store.read("gold.profiles"), "person_id") == incremental_d3
 
@@ -340,7 +352,7 @@ def test_stage_late_events_merges_splits_windows_and_full_rebuild(ctx) -> None: 
     res = _run(ctx, d8)
     assert (res.metrics["mode"], res.metrics["persons_rebuilt"]) == ("incremental", 2)
     incremental_d8 = _by_key(store.read("gold.profiles"), "person_id")
-    assert (incremental_d8[("C",)]["searches"], incremental_d8[("C",)]["last_7d"]["searches"]) == (2, 0)
+    assert (incremental_d8[("C",)]["searches"], incremental_d8[("C",)]["last_7d"]["searches"]) == (1, 0)
     assert incremental_d8[("Z",)]["as_of_date"] == d8
     _run(ctx, d8, gen=2, full=True)
     assert _by_key(store.read("gold.profiles"), "person_id") == incremental_d8

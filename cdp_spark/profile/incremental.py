@@ -8,7 +8,7 @@ only change for a person who
 
 1. holds an anchor whose rollup or candidate rows differ from those the previous snapshot was
    built from (new, late and updated silver records; found by comparing row digests of the
-   days rolled up again against the rollup version recorded in ``ops.profile_builds``),
+   rows rolled up again against the rollup version recorded in ``ops.profile_builds``),
 2. has rollups on a day that entered the as-of range, ``(D0, D]`` (events dated in the future
    when they arrived),
 3. has rollups on a day that left a behaviour window, ``(D0 - w, D - w]`` for each window ``w``,
@@ -16,6 +16,15 @@ only change for a person who
    fingerprint differs), or
 5. was built with another configuration (then nothing is kept: a full rebuild, as when the
    previous snapshot has no build record, another schema or a later as-of date).
+
+Which rows are rolled up again (:func:`touched_keys`): a rollup row of ``(anchor, day)``
+depends only on the silver records of that day whose anchor it is. A run's silver rows change
+exactly the keys of the rows it wrote and of the versions those replaced (an update keeps its
+``event_date`` but may change the identifiers, hence the anchor), so only those keys are rolled
+up again, not whole days: a contact updated in a year-old partition costs one key, not the
+year-old day. The replaced versions are read from silver at the versions the previous build
+read (recorded in ``ops.profile_builds``); order lines change only with their order, so the
+order's keys cover them.
 
 Everyone else keeps their row; :func:`cdp_spark.profile.build.finalise_profiles` then
 recomputes the date- and population-dependent columns (age, recency, RFM cut points,
@@ -31,10 +40,12 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
+from pyspark.sql import Observation
 from pyspark.sql import functions as F
 from pyspark.sql.types import DateType, LongType, MapType, StringType, StructField, StructType, TimestampType
 
 from cdp_spark.profile.build import person_anchors, person_identifiers
+from cdp_spark.profile.rollups import ANCHORED_TABLES, with_anchor
 from cdp_spark.profile.schema import ANCHOR_TYPE, ANCHOR_VALUE, profile_schema
 
 if TYPE_CHECKING:
@@ -62,8 +73,14 @@ BUILDS_SCHEMA = StructType(
         StructField("persons", LongType(), False),
         StructField("persons_rebuilt", LongType(), False),
         StructField("built_at", TimestampType(), False),
+        # silver table -> the version this build read: where the versions replaced later are
+        # read from. Null in records written before it existed (their next build rolls up days).
+        StructField("silver_versions", MapType(StringType(), LongType()), True),
     ]
 )
+
+#: A rollup or candidate row's key: rows of one key come from the same silver records.
+ROLLUP_KEY: tuple[str, ...] = (ANCHOR_TYPE, ANCHOR_VALUE, "event_date")
 
 
 def build_record(builds: DataFrame | None, profiles_version: int | None) -> dict[str, Any] | None:
@@ -91,6 +108,7 @@ class Base:
     as_of: date
     rollups_version: int
     candidates_version: int
+    silver_versions: dict[str, int] | None = None
 
 
 def reusable_base(
@@ -113,7 +131,14 @@ def reusable_base(
     as_of: date = build["as_of_date"]
     if as_of > run_date:
         return f"the previous profiles are as of {as_of}, after {run_date}"
-    return Base(previous, as_of, int(build["rollups_version"]), int(build["candidates_version"]))
+    silver = build.get("silver_versions")
+    return Base(
+        previous,
+        as_of,
+        int(build["rollups_version"]),
+        int(build["candidates_version"]),
+        {k: int(v) for k, v in silver.items()} if silver is not None else None,
+    )
 
 
 def window_days(previous_as_of: date, run_date: date, windows: Sequence[int]) -> list[date]:
@@ -124,6 +149,48 @@ def window_days(previous_as_of: date, run_date: date, windows: Sequence[int]) ->
         out.add(day)  # entered the as-of range
         out.update(day - timedelta(days=w) for w in windows)  # left window w
     return sorted(out)
+
+
+def touched_keys(
+    written: dict[str, DataFrame],
+    replaced: dict[str, DataFrame],
+    profile: ProfileConfig,
+    identity: IdentityConfig,
+    observation: Observation | None = None,
+) -> DataFrame:
+    """``(anchor_type, anchor_value, event_date)`` of the rows a run wrote and of the versions they replaced.
+
+    ``written``: per anchored silver table, the rows the run wrote; ``replaced``: the same
+    tables as the previous build read them (missing: the table did not exist then). Updates
+    keep their ``record_id`` and ``event_date``, which is how the replaced version is found.
+    Rows without a usable identifier have no key; ``observation`` (if given) counts the
+    written ones as ``written`` and ``unanchored``, in the same pass.
+    """
+    ids = ["record_id", "event_date", "identifiers"]
+    frames: list[DataFrame] = []
+    for name, rows in written.items():
+        if name not in ANCHORED_TABLES:
+            continue
+        frames.append(rows.select(*ids, F.lit(True).alias("_written")))
+        old = replaced.get(name)
+        if old is not None:
+            same = rows.select("record_id", "event_date")
+            frames.append(
+                old.join(same, ["record_id", "event_date"], "left_semi").select(*ids, F.lit(False).alias("_written"))
+            )
+    if not frames:
+        raise ValueError("no anchored silver tables among the written rows")
+    out = frames[0]
+    for frame in frames[1:]:
+        out = out.unionByName(frame)
+    anchored = with_anchor(out, profile, identity)
+    if observation is not None:
+        anchored = anchored.observe(
+            observation,
+            F.sum(F.col("_written").cast("bigint")).alias("written"),
+            F.sum((F.col("_written") & F.col(ANCHOR_TYPE).isNull()).cast("bigint")).alias("unanchored"),
+        )
+    return anchored.where(F.col(ANCHOR_TYPE).isNotNull()).select(*ROLLUP_KEY).distinct()
 
 
 def _digests(df: DataFrame) -> DataFrame:

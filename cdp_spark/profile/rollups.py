@@ -363,14 +363,34 @@ def ticket_partials(tickets: DataFrame) -> DataFrame:
     )
 
 
-def partials(tables: dict[str, DataFrame], profile: ProfileConfig, identity: IdentityConfig) -> DataFrame:
-    """Anchored per-record partials of every silver table present in ``tables``."""
+def _anchored(df: DataFrame, profile: ProfileConfig, identity: IdentityConfig, keys: DataFrame | None) -> DataFrame:
+    """``df`` with its anchor; with ``keys``, only the records of those ``(anchor, day)`` keys.
+
+    The keys are applied before any measure is computed (and before orders meet their lines),
+    so an incremental night pays for the anchors of the days it reads, not for their rollups.
+    """
+    anchored = with_anchor(df, profile, identity)
+    if keys is None:
+        return anchored
+    return anchored.join(keys, [ANCHOR_TYPE, ANCHOR_VALUE, "event_date"], "left_semi")
+
+
+def partials(
+    tables: dict[str, DataFrame],
+    profile: ProfileConfig,
+    identity: IdentityConfig,
+    keys: DataFrame | None = None,
+) -> DataFrame:
+    """Anchored per-record partials of every silver table present in ``tables``.
+
+    ``keys`` (``anchor_type, anchor_value, event_date``): only records of those rollup keys.
+    """
     parts: list[DataFrame] = []
     lines = tables.get(ORDER_LINES)
     for name, df in tables.items():
         if name == ORDER_LINES:
             continue
-        anchored = with_anchor(df, profile, identity)
+        anchored = _anchored(df, profile, identity, keys)
         if name == EVENTS:
             parts.append(event_partials(anchored))
         elif name == ORDERS:
@@ -459,12 +479,15 @@ def _candidate_rows(df: DataFrame, seen: Column, attributes: dict[str, Column]) 
 
 
 def candidate_rows(
-    tables: dict[str, DataFrame], profile: ProfileConfig, identity: IdentityConfig
+    tables: dict[str, DataFrame],
+    profile: ProfileConfig,
+    identity: IdentityConfig,
+    keys: DataFrame | None = None,
 ) -> DataFrame | None:
-    """One row per anchored record and attribute value it states."""
+    """One row per anchored record and attribute value it states (``keys``: as in :func:`partials`)."""
     parts: list[DataFrame] = []
     if CONTACTS in tables:
-        c = with_anchor(tables[CONTACTS], profile, identity)
+        c = _anchored(tables[CONTACTS], profile, identity, keys)
         parts.append(
             _candidate_rows(
                 c,
@@ -480,7 +503,7 @@ def candidate_rows(
             )
         )
     if ORDERS in tables:
-        o = with_anchor(tables[ORDERS], profile, identity)
+        o = _anchored(tables[ORDERS], profile, identity, keys)
         parts.append(
             _candidate_rows(
                 o,
@@ -499,7 +522,7 @@ def candidate_rows(
             )
         )
     if TICKETS in tables:
-        t = with_anchor(tables[TICKETS], profile, identity)
+        t = _anchored(tables[TICKETS], profile, identity, keys)
         parts.append(
             _candidate_rows(
                 t,
@@ -508,7 +531,7 @@ def candidate_rows(
             )
         )
     if CONSENTS in tables:  # a consent names the address or number it was given for
-        c = with_anchor(tables[CONSENTS], profile, identity)
+        c = _anchored(tables[CONSENTS], profile, identity, keys)
         ids = F.col("identifiers")
         parts.append(
             _candidate_rows(

@@ -1,8 +1,9 @@
-"""The ``profile`` stage: silver days touched by this run → rollups → ``gold.profiles``.
+"""The ``profile`` stage: silver rows written by this run → rollups → ``gold.profiles``.
 
-Incremental by default: only event dates that received silver rows in this run (late events
-included) are rolled up again, by replacing those ``event_date`` partitions of
-``gold.daily_rollups`` and ``gold.attribute_candidates``. Profiles are then aggregated again
+Incremental by default: only the ``(anchor, day)`` keys of the silver rows this run wrote
+(late events and updates of old records included) and of the versions those replaced are
+rolled up again; their rows in ``gold.daily_rollups`` and ``gold.attribute_candidates`` are
+replaced, every other row is kept. Profiles are then aggregated again
 only for the persons whose rows can have changed (:mod:`cdp_spark.profile.incremental` says
 which and why); the others keep their previous row. ``--full`` rolls up every day from silver
 and aggregates every person; both paths give the same tables because a rollup depends only on
@@ -35,12 +36,14 @@ from cdp_spark.profile.config import ProfileConfig, profile_config
 from cdp_spark.profile.incremental import (
     BUILDS,
     BUILDS_SCHEMA,
+    ROLLUP_KEY,
     Base,
     build_record,
     changed_anchors,
     config_fingerprint,
     persons_to_rebuild,
     reusable_base,
+    touched_keys,
     unresolved_anchors,
     window_days,
 )
@@ -72,6 +75,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
     from cdp_spark.context import CdpContext
+    from cdp_spark.identity.config import IdentityConfig
     from cdp_spark.storage.base import PartitionFilter
 
 log = logging.getLogger(__name__)
@@ -112,13 +116,29 @@ def _rows_on(ctx: CdpContext, table: str, days: Sequence[date], version: int | N
     return df.where(F.col("event_date").isin(list(days)))
 
 
-def silver_tables(ctx: CdpContext, run_date: date, dates: list[date] | None = None) -> dict[str, DataFrame]:
-    """Silver tables as a run of ``run_date`` sees them (rows of later runs left out)."""
+def silver_versions(ctx: CdpContext) -> dict[str, int]:
+    """The current version of every silver table a profile build reads."""
+    return {name: ctx.store.version(name) for name in (*ANCHORED_TABLES, ORDER_LINES) if ctx.store.exists(name)}
+
+
+def silver_tables(
+    ctx: CdpContext, run_date: date, dates: list[date] | None = None, versions: dict[str, int] | None = None
+) -> dict[str, DataFrame]:
+    """Silver tables as a run of ``run_date`` sees them (rows of later runs left out).
+
+    ``versions``: read each table at that version (a build pins what it reads, and records it).
+    """
     out: dict[str, DataFrame] = {}
     for name in (*ANCHORED_TABLES, ORDER_LINES):
-        if not ctx.store.exists(name):
+        if versions is not None and name not in versions:
             continue
-        df = ctx.store.read(name, partition_filters=_on_days(dates) if dates is not None else None)
+        if versions is None and not ctx.store.exists(name):
+            continue
+        df = ctx.store.read(
+            name,
+            version=None if versions is None else versions[name],
+            partition_filters=_on_days(dates) if dates is not None else None,
+        )
         if "_run_date" in df.columns:
             df = df.where(F.col("_run_date").isNull() | (F.col("_run_date") <= F.lit(run_date)))
         out[name] = df
@@ -172,32 +192,34 @@ def run_profile(ctx: CdpContext, rc: RunContext) -> StageResult:
         if isinstance(base, Base):
             base = _still_readable(ctx, base)
     full = isinstance(base, str)
-    visible = silver_tables(ctx, rc.run_date)
+    versions = silver_versions(ctx)
+    visible = silver_tables(ctx, rc.run_date, versions=versions)
     laps.lap("previous_snapshot")
+    keys: DataFrame | None = None
+    metrics: dict[str, Any] = {"mode": "full" if full else "incremental", "full_reason": base if full else None}
     if isinstance(base, Base):
         # Silver rows written since the previous snapshot (more than one run date when a run
-        # stopped before its profiles): their event dates are rolled up again.
+        # stopped before its profiles): the keys of their event dates are rolled up again.
         days: list[date] | None = _touched_days(ctx, visible, base.as_of, rc.run_date)
-        tables = silver_tables(ctx, rc.run_date, days) if days else {}
+        tables = silver_tables(ctx, rc.run_date, days, versions) if days else {}
+        laps.lap("touched_days")
+        if tables:
+            keys = _touched_keys(ctx, base, tables, days or [], rc.run_date, pcfg, icfg, metrics)
+            laps.lap("touched_keys")
     else:
         days = None
         tables = visible
-    laps.lap("touched_days")
-    metrics: dict[str, Any] = {
-        "mode": "full" if full else "incremental",
-        "full_reason": base if isinstance(base, str) else None,
-        "days_rolled_up": None if days is None else len(days),
-    }
+    metrics["days_rolled_up"] = None if days is None else len(days)
 
     if tables and any(t in tables for t in ANCHORED_TABLES):
         obs = Observation("profile_partials")
-        parts = partials(tables, pcfg, icfg).observe(
+        parts = partials(tables, pcfg, icfg, keys).observe(
             obs,
             F.count(F.lit(1)).alias("records"),
             F.sum(F.when(F.col(ANCHOR_TYPE).isNull(), 1).otherwise(0)).alias("unanchored"),
         )
         rollups = daily_rollups(parts, pcfg.session_gap_minutes)
-        cands_rows = candidate_rows(tables, pcfg, icfg)
+        cands_rows = candidate_rows(tables, pcfg, icfg, keys)
         cands = (
             attribute_candidates(cands_rows)
             if cands_rows is not None
@@ -207,8 +229,12 @@ def run_profile(ctx: CdpContext, rc: RunContext) -> StageResult:
             _check_partitioning(ctx, table)
             if days is None:
                 out = store.write(table, df, mode="overwrite", partition_by=[EVENT_MONTH], txn=rc.txn(table))
-            else:  # replace the touched months: new rows of the touched days + the other days as they were
-                others = store.read(table, partition_filters=_months(days)).where(~F.col("event_date").isin(days))
+            else:  # replace the touched months: new rows of the keys (or days) + the other rows as they were
+                others = store.read(table, partition_filters=_months(days))
+                if keys is None:
+                    others = others.where(~F.col("event_date").isin(days))
+                else:
+                    others = others.join(keys, list(ROLLUP_KEY), "left_anti")
                 out = store.write(
                     table,
                     df.unionByName(others),
@@ -225,7 +251,9 @@ def run_profile(ctx: CdpContext, rc: RunContext) -> StageResult:
                 if seen is not None:
                     result.rows_in = int(seen.get("records") or 0)
                     metrics["records_rolled_up"] = result.rows_in
-                    metrics["records_without_identifier"] = int(seen.get("unanchored") or 0)
+                    # With keys, records without an identifier have no key: counted among the
+                    # rows written (``_touched_keys``), not here.
+                    metrics.setdefault("records_without_identifier", int(seen.get("unanchored") or 0))
     for table, schema in ((ROLLUPS, ROLLUP_SCHEMA), (CANDIDATES, CANDIDATE_SCHEMA)):
         if not store.exists(table):
             store.create(table, schema, partition_by=[EVENT_MONTH])
@@ -233,7 +261,7 @@ def run_profile(ctx: CdpContext, rc: RunContext) -> StageResult:
     identity_map = store.read(IDENTITY_MAP)
     catalogue = product_catalogue(visible.get(ORDER_LINES))
     if isinstance(base, Base):
-        profiles, rebuilt = _incremental(ctx, base, days or [], identity_map, rc.run_date, pcfg, catalogue, laps)
+        profiles, rebuilt = _incremental(ctx, base, days or [], keys, identity_map, rc.run_date, pcfg, catalogue, laps)
         metrics["persons_rebuilt"] = rebuilt
     else:
         profiles = build_profiles(
@@ -241,7 +269,7 @@ def run_profile(ctx: CdpContext, rc: RunContext) -> StageResult:
         ).localCheckpoint()
     laps.lap("aggregate_and_finalise")
     if days is None or days:
-        rolled = store.read(ROLLUPS) if days is None else _rows_on(ctx, ROLLUPS, days)
+        rolled = store.read(ROLLUPS) if days is None else _keyed(_rows_on(ctx, ROLLUPS, days), keys)
         metrics["unresolved_anchors"] = unresolved_anchors(rolled, identity_map, rc.run_date)
     laps.lap("unresolved_anchors")
     changes = lifecycle_changes(previous, profiles, rc.run_date)
@@ -273,8 +301,16 @@ def run_profile(ctx: CdpContext, rc: RunContext) -> StageResult:
         metrics["persons"],
         metrics.get("persons_rebuilt", metrics["persons"]),
         datetime.now(timezone.utc),
+        versions,
     )
-    out = store.write(BUILDS, ctx.spark.createDataFrame([record], BUILDS_SCHEMA), mode="append", txn=rc.txn(BUILDS))
+    # Records of earlier versions lack silver_versions: the column is added on the first append.
+    out = store.write(
+        BUILDS,
+        ctx.spark.createDataFrame([record], BUILDS_SCHEMA),
+        mode="append",
+        txn=rc.txn(BUILDS),
+        schema_evolution=True,
+    )
     result.wrote(BUILDS, None if out.skipped else out.version)
     laps.lap("record_build")
     metrics["step_seconds"] = laps.seconds
@@ -307,6 +343,85 @@ def _touched_days(ctx: CdpContext, visible: dict[str, DataFrame], after: date, u
             if day is not None and (r.low is None or r.high is None or (r.high > after and r.low <= upto)):
                 out.add(date.fromisoformat(day))
     return sorted(out)
+
+
+def _touched_keys(
+    ctx: CdpContext,
+    base: Base,
+    tables: dict[str, DataFrame],
+    days: list[date],
+    run_date: date,
+    pcfg: ProfileConfig,
+    icfg: IdentityConfig,
+    metrics: dict[str, Any],
+) -> DataFrame | None:
+    """Rollup keys the silver rows written since ``base`` change, checkpointed (four uses).
+
+    None (whole days are rolled up, as exact and slower) when the previous build did not
+    record the silver versions it read, a table has no ``_run_date``, or a version it read
+    cannot be read any more (vacuumed). Sets ``rolled_up`` and the counts in ``metrics``.
+    """
+    reason = None
+    if base.silver_versions is None:
+        reason = f"the previous build's record in {BUILDS} has no silver versions"
+    elif any("_run_date" not in df.columns for name, df in tables.items() if name in ANCHORED_TABLES):
+        reason = "a silver table has no _run_date column"
+    else:
+        obs = Observation("profile_written")
+        try:
+            written, replaced = _written_since(ctx, base.silver_versions, tables, days, base.as_of, run_date)
+            keys = touched_keys(written, replaced, pcfg, icfg, obs).localCheckpoint()
+        except Exception as exc:  # a version the base read is gone (vacuumed): whole days are still exact
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            reason = f"the silver versions the previous build read are not readable ({first})"
+        else:
+            seen = observed(obs) or {}
+            metrics["rolled_up"] = "keys"
+            metrics["keys_rolled_up"] = keys.count()
+            metrics["records_written"] = int(seen.get("written") or 0)
+            metrics["records_without_identifier"] = int(seen.get("unanchored") or 0)
+            return keys
+    log.info("profile: rolling up whole days: %s", reason)
+    metrics["rolled_up"] = "days"
+    metrics["rolled_up_days_reason"] = reason
+    return None
+
+
+def _written_since(
+    ctx: CdpContext,
+    then: dict[str, int],
+    tables: dict[str, DataFrame],
+    days: list[date],
+    after: date,
+    upto: date,
+) -> tuple[dict[str, DataFrame], dict[str, DataFrame]]:
+    """Per anchored silver table: rows written by the runs in ``(after, upto]``, and the rows
+    of the versions ``then`` (what the base read) that the writes may have replaced.
+
+    Where the store reads the log, only files added or removed since ``then`` are read (an
+    append-only table has no removed file at all); otherwise every file of the touched days.
+    """
+    since = (F.col("_run_date") > F.lit(after)) & (F.col("_run_date") <= F.lit(upto))
+    written: dict[str, DataFrame] = {}
+    replaced: dict[str, DataFrame] = {}
+    for name, df in tables.items():
+        if name not in ANCHORED_TABLES:
+            continue
+        version = then.get(name)  # None: the table is newer than the base, every row is new
+        changes = ctx.store.file_changes(name, version) if version is not None else None
+        if changes is not None:
+            written[name] = changes.added.where(since)
+            replaced[name] = changes.removed
+        else:
+            written[name] = df.where(since)
+            if version is not None:
+                replaced[name] = ctx.store.read(name, version=version, partition_filters=_on_days(days))
+    return written, replaced
+
+
+def _keyed(rows: DataFrame, keys: DataFrame | None) -> DataFrame:
+    """``rows`` of the keys rolled up again (all of them when whole days were)."""
+    return rows if keys is None else rows.join(keys, list(ROLLUP_KEY), "left_semi")
 
 
 def _still_readable(ctx: CdpContext, base: Base) -> Base | str:
@@ -344,6 +459,7 @@ def _incremental(
     ctx: CdpContext,
     base: Base,
     days: list[date],
+    keys: DataFrame | None,
     identity_map: DataFrame,
     run_date: date,
     config: ProfileConfig,
@@ -355,7 +471,8 @@ def _incremental(
     changed: list[DataFrame] = []
     if days:  # rule 1: rows of the rolled-up days that differ from what the base was built from
         for table, version in ((ROLLUPS, base.rollups_version), (CANDIDATES, base.candidates_version)):
-            changed.append(changed_anchors(_rows_on(ctx, table, days, version), _rows_on(ctx, table, days)))
+            before, after = _rows_on(ctx, table, days, version), _rows_on(ctx, table, days)
+            changed.append(changed_anchors(_keyed(before, keys), _keyed(after, keys)))
     moved = window_days(base.as_of, run_date, config.windows)
     if moved:  # rules 2 and 3: days that entered the as-of range or left a window
         changed.append(_rows_on(ctx, ROLLUPS, moved))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from cdp_spark.storage.base import (
+    FileChanges,
     FileRange,
     PartitionFilter,
     TableStore,
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from cdp_spark.session import RuntimeKind
     from cdp_spark.workspace import Workspace
 
-__all__ = ["FileRange", "PartitionFilter", "TableStore", "Txn", "WriteMode", "WriteResult", "check_table_name", "open_store"]
+__all__ = ["FileChanges", "FileRange", "PartitionFilter", "TableStore", "Txn", "WriteMode", "WriteResult", "check_table_name", "open_store"]
 
 
 def open_store(

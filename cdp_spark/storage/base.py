@@ -76,6 +76,21 @@ class FileRange:
     high: Any
 
 
+@dataclass(frozen=True)
+class FileChanges:
+    """Rows of the data files a table gained and lost between a version and the latest one.
+
+    ``added`` holds every row of the files added since (rows a merge copied unchanged into a
+    rewritten file included: filter by a run column to find the rows written); ``removed``
+    every row of the files removed since, as they were, so the versions an update replaced
+    are among them. Reading only those files is what keeps "which rows changed" proportional
+    to the change rather than to the partitions it touched.
+    """
+
+    added: DataFrame
+    removed: DataFrame
+
+
 @runtime_checkable
 class Maintenance(Protocol):
     """Housekeeping kept apart from the data path (``store.maintenance.vacuum(...)``)."""
@@ -112,6 +127,11 @@ class TableStore(Protocol):
         """Per live file, its partition values and ``column``'s min/max from the Delta log's
         file statistics, without reading data; None when this store cannot answer that way
         (the caller then scans). Lets a stage find the partitions a run wrote in milliseconds."""
+        ...
+
+    def file_changes(self, name: str, since: int) -> FileChanges | None:
+        """Rows of the files added and removed after version ``since`` (see :class:`FileChanges`);
+        None when this store cannot tell from the log (the caller then scans partitions)."""
         ...
 
     def create(

@@ -20,6 +20,7 @@ from cdp_spark.errors import (
     TableNotFoundError,
 )
 from cdp_spark.storage.base import (
+    FileChanges,
     FileRange,
     PartitionFilter,
     Txn,
@@ -77,6 +78,10 @@ class DeltaSparkStore:
 
     def file_ranges(self, name: str, column: str) -> list[FileRange] | None:
         """delta-spark has no public API for per-file statistics: callers scan instead."""
+        return None
+
+    def file_changes(self, name: str, since: int) -> FileChanges | None:
+        """Not from the log here (the change data feed is off by default): callers scan."""
         return None
 
     def create(

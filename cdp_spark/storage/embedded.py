@@ -43,6 +43,7 @@ from cdp_spark.config import StorageSettings
 from cdp_spark.errors import SchemaContractError, TableConflictError, TableNotFoundError
 from cdp_spark.observe import metrics as observed_metrics
 from cdp_spark.storage.base import (
+    FileChanges,
     FileRange,
     PartitionFilter,
     Txn,
@@ -161,6 +162,17 @@ class EmbeddedDeltaStore:
             )
             for a in pa.table(dt.get_add_actions(flatten=True)).to_pylist()
         ]
+
+    def file_changes(self, name: str, since: int) -> FileChanges | None:
+        """From the add actions of the two snapshots: files live now but not at ``since`` were
+        added, files live then but not now were removed (their rows read at ``since``)."""
+        now, then = self._table(name), self._table(name, version=since)
+        live_now, live_then = _files(now), _files(then)
+        paths_now, paths_then = {f.log_path for f in live_now}, {f.log_path for f in live_then}
+        return FileChanges(
+            added=self._read_files(now, [f for f in live_now if f.log_path not in paths_then]),
+            removed=self._read_files(then, [f for f in live_then if f.log_path not in paths_now]),
+        )
 
     def schema(self, name: str) -> StructType:
         from pyspark.sql.types import StructType
