@@ -45,8 +45,8 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import DateType, LongType, MapType, StringType, StructField, StructType, TimestampType
 
 from cdp_spark.profile.build import person_anchors, person_identifiers
-from cdp_spark.profile.rollups import ANCHORED_TABLES, with_anchor
-from cdp_spark.profile.schema import ANCHOR_TYPE, ANCHOR_VALUE, profile_schema
+from cdp_spark.profile.rollups import with_anchor
+from cdp_spark.profile.schema import ANCHOR_TYPE, ANCHOR_VALUE, ROLLUP_KEY, profile_schema
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -78,9 +78,6 @@ BUILDS_SCHEMA = StructType(
         StructField("silver_versions", MapType(StringType(), LongType()), True),
     ]
 )
-
-#: A rollup or candidate row's key: rows of one key come from the same silver records.
-ROLLUP_KEY: tuple[str, ...] = (ANCHOR_TYPE, ANCHOR_VALUE, "event_date")
 
 
 def build_record(builds: DataFrame | None, profiles_version: int | None) -> dict[str, Any] | None:
@@ -169,8 +166,6 @@ def touched_keys(
     ids = ["record_id", "event_date", "identifiers"]
     frames: list[DataFrame] = []
     for name, rows in written.items():
-        if name not in ANCHORED_TABLES:
-            continue
         frames.append(rows.select(*ids, F.lit(True).alias("_written")))
         old = replaced.get(name)
         if old is not None:

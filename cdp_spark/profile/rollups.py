@@ -30,6 +30,7 @@ from cdp_spark.profile.schema import (
     EVENT_MONTH,
     MEASURES,
     MONEY,
+    ROLLUP_KEY,
     ROLLUP_SCHEMA,
     WECHAT_STATE,
 )
@@ -372,7 +373,7 @@ def _anchored(df: DataFrame, profile: ProfileConfig, identity: IdentityConfig, k
     anchored = with_anchor(df, profile, identity)
     if keys is None:
         return anchored
-    return anchored.join(keys, [ANCHOR_TYPE, ANCHOR_VALUE, "event_date"], "left_semi")
+    return anchored.join(keys, list(ROLLUP_KEY), "left_semi")
 
 
 def partials(

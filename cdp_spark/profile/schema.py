@@ -95,6 +95,8 @@ MEASURES: tuple[StructField, ...] = (
 MEASURE_NAMES: tuple[str, ...] = tuple(f.name for f in MEASURES)
 
 ANCHOR_TYPE, ANCHOR_VALUE = "anchor_type", "anchor_value"
+#: A rollup or candidate row's key: rows of one key come from the same silver records.
+ROLLUP_KEY: tuple[str, ...] = (ANCHOR_TYPE, ANCHOR_VALUE, "event_date")
 
 #: Partition column of the rollup and candidate tables: the first day of ``event_date``'s month.
 #: Not the day itself: records carry dates reaching back years (a CRM contact's creation date),

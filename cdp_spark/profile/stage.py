@@ -36,7 +36,6 @@ from cdp_spark.profile.config import ProfileConfig, profile_config
 from cdp_spark.profile.incremental import (
     BUILDS,
     BUILDS_SCHEMA,
-    ROLLUP_KEY,
     Base,
     build_record,
     changed_anchors,
@@ -64,6 +63,7 @@ from cdp_spark.profile.schema import (
     LIFECYCLE_CHANGES,
     LIFECYCLE_CHANGES_SCHEMA,
     PROFILES,
+    ROLLUP_KEY,
     ROLLUP_SCHEMA,
     ROLLUPS,
 )
@@ -130,9 +130,7 @@ def silver_tables(
     """
     out: dict[str, DataFrame] = {}
     for name in (*ANCHORED_TABLES, ORDER_LINES):
-        if versions is not None and name not in versions:
-            continue
-        if versions is None and not ctx.store.exists(name):
+        if not (ctx.store.exists(name) if versions is None else name in versions):
             continue
         df = ctx.store.read(
             name,
