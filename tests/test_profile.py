@@ -358,14 +358,26 @@ def test_stage_late_events_merges_splits_windows_and_full_rebuild(ctx) -> None: 
     assert _by_key(store.read("gold.profiles"), "person_id") == incremental_d8
 
     # An order arrives for day 9 but the profile stage does not run that day: day 10 picks it up.
+    # On day 10 the anonymous C searches again: new events only, so C's new rollup is merged
+    # into C's stored profile instead of C being aggregated again. B (an order: order days feed
+    # the repurchase cycle) and Z (its day-3 row left the 7-day window) are aggregated again.
     d9, d10 = d8 + timedelta(days=1), d8 + timedelta(days=2)
     store.write("silver.orders", _silver(spark, ORDERS, [
         _order("o9", t(d9, 12), {"member_id": "m1"}, d9, "30.00"),
     ]), mode="append", partition_by=["event_date"])  # fmt: skip
+    store.write("silver.events", _silver(spark, EVENTS, [
+        _event("e10", t(d10, 11), {"cookie": "c1"}, d10, "search", search_query="Penguins"),
+        _event("e11", t(d10, 11.1), {"cookie": "c1"}, d10, "page_view"),
+    ]), mode="append", partition_by=["event_date"])  # fmt: skip
     res = _run(ctx, d10)
-    assert (res.metrics["mode"], res.metrics["days_rolled_up"]) == ("incremental", 1)
+    assert (res.metrics["mode"], res.metrics["days_rolled_up"]) == ("incremental", 2)
+    assert (res.metrics["persons_rebuilt"], res.metrics["persons_merged"]) == (2, 1)
     incremental_d10 = _by_key(store.read("gold.profiles"), "person_id")
     assert incremental_d10[("B",)]["orders"] == 3
+    c = incremental_d10[("C",)]
+    assert (c["searches"], c["page_views"], c["active_days"], c["search_terms"]) == (2, 1, 2, ["penguins", "南极"])
+    assert (c["last_7d"]["searches"], c["last_7d"]["active_days"], c["last_30d"]["searches"]) == (1, 1, 2)
+    assert (c["first_seen"], c["last_seen"], c["last_channel"]) == (t(D1, 9.2), t(d10, 11.1), "web")
     # The rollups are rewritten (as by OPTIMIZE) and vacuumed with no retention: the version
     # the snapshot was built from is gone, so a rerun rebuilds in full (and says why) instead
     # of failing; that full rebuild must equal the incremental result.
@@ -402,6 +414,59 @@ def test_changed_anchors_compare_row_contents_not_row_order(spark) -> None:  # t
     ]
     got = changed_anchors(spark.createDataFrame(before, ROLLUP_SCHEMA), spark.createDataFrame(after, ROLLUP_SCHEMA))
     assert sorted(r.anchor_value for r in got.collect()) == ["m2", "m3", "m4"]
+
+
+def test_rollup_changes_mark_only_new_mergeable_keys_after_the_snapshot_as_appended(spark) -> None:  # type: ignore[no-untyped-def]
+    from cdp_spark.profile.incremental import rollup_changes
+
+    d0, d1 = date(2025, 3, 1), date(2025, 3, 2)
+    before = [_rollup("m1", d0, searches=1), _rollup("m2", d0), _rollup("m3", d0)]
+    after = [
+        _rollup("m1", d0, searches=1),  # unchanged: not listed
+        _rollup("m2", d0, searches=5),  # changed
+        _rollup("m4", d0),  # new but on the snapshot's own day (late): not appended
+        _rollup("m5", d1, events=2, channels={"web": 2}),  # new, after the snapshot: appended
+        _rollup("m6", d1, orders=1, revenue=Decimal("9.00")),  # new with an order: not appended
+        _rollup("m7", d1, consent_events=[_consent("email", "granted", 2)]),  # a consent: not appended
+        _rollup("m8", d1, wechat_state={"at": datetime(2025, 3, 2, 8), "following": True}),  # WeChat: not
+        _rollup("m9", date(2025, 3, 5), events=1),  # after the run date: not appended
+    ]  # m3 vanished: changed
+    got = rollup_changes(
+        spark.createDataFrame(before, ROLLUP_SCHEMA), spark.createDataFrame(after, ROLLUP_SCHEMA), d0, d1
+    )
+    assert {r.anchor_value: r.appended for r in got.collect()} == {
+        "m2": False, "m3": False, "m4": False, "m5": True, "m6": False, "m7": False, "m8": False, "m9": False,
+    }  # fmt: skip
+
+
+def test_merging_new_rows_into_a_stored_profile_equals_aggregating_all_rows(spark) -> None:  # type: ignore[no-untyped-def]
+    from cdp_spark.profile.build import aggregate_profiles, behaviour, merge_behaviour, person_anchors
+
+    d0, d1 = date(2025, 6, 29), date(2025, 6, 30)
+    config = ProfileConfig()
+    old = [
+        *_orders("m1", [date(2025, 5, 1), date(2025, 6, 1)]),
+        _rollup("m1", date(2025, 6, 25), events=2, channels={"web": 2}, search_terms=["b", "c"], searches=2,
+                category_spend={"books": Decimal("3.10")}, stores={"s1": 1}, satisfaction_sum=4, satisfaction_n=1),
+        _rollup("m2", d0, events=1, channels={"app": 1}, traveler_ages=[7]),
+    ]  # fmt: skip
+    at = datetime(2025, 6, 30, 23)
+    new = [
+        _rollup("m1", d1, events=3, channels={"web": 1, "email": 2}, search_terms=["a", "c"], searches=2,
+                viewed_products={"sku1": 2}, stores={"s2": 2}, satisfaction_sum=2, satisfaction_n=1,
+                last_channel="email", first_seen=at, last_seen=at),
+        _rollup("m2", d1, events=1, channels={"app": 1}, traveler_ages=[3, 7], permissions_declined=["location"]),
+    ]  # fmt: skip
+    ids = _identity_map(spark, [("member_id", "m1", "P1"), ("member_id", "m2", "P2")])
+    cands = _empty_candidates(spark)
+    stored = aggregate_profiles(spark.createDataFrame(old, ROLLUP_SCHEMA), cands, ids, d0, config)
+    delta = behaviour(spark.createDataFrame(new, ROLLUP_SCHEMA), person_anchors(ids), d1, config)
+    merged = merge_behaviour(stored, delta, config)
+    everything = aggregate_profiles(spark.createDataFrame(old + new, ROLLUP_SCHEMA), cands, ids, d1, config)
+    assert _by_key(merged, "person_id") == _by_key(everything, "person_id")
+    p1 = _by_key(merged, "person_id")[("P1",)]
+    assert (p1["last_channel"], p1["search_terms"], p1["preferred_store"]) == ("email", ["a", "b", "c"], "s2")
+    assert (p1["active_days"], p1["last_7d"]["active_days"], p1["repurchase_cycle_days"]) == (4, 2, 31.0)
 
 
 def test_previous_profiles_are_reused_only_when_built_the_same_way(spark) -> None:  # type: ignore[no-untyped-def]

@@ -40,11 +40,11 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
-from pyspark.sql import Observation
+from pyspark.sql import Column, Observation
 from pyspark.sql import functions as F
 from pyspark.sql.types import DateType, LongType, MapType, StringType, StructField, StructType, TimestampType
 
-from cdp_spark.profile.build import person_anchors, person_identifiers
+from cdp_spark.profile.build import mergeable_rollup, person_anchors, person_identifiers
 from cdp_spark.profile.rollups import with_anchor
 from cdp_spark.profile.schema import ANCHOR_TYPE, ANCHOR_VALUE, ROLLUP_KEY, profile_schema
 
@@ -188,13 +188,13 @@ def touched_keys(
     return anchored.where(F.col(ANCHOR_TYPE).isNotNull()).select(*ROLLUP_KEY).distinct()
 
 
-def _digests(df: DataFrame) -> DataFrame:
-    """``(anchor_type, anchor_value, _digest)`` per row; maps hashed as sorted entry arrays."""
+def _digests(df: DataFrame, key: Sequence[str] = (ANCHOR_TYPE, ANCHOR_VALUE), *also: Column) -> DataFrame:
+    """``key`` columns and ``_digest`` per row (maps hashed as sorted entry arrays), then ``also``."""
     cols = [
         F.array_sort(F.map_entries(F.col(f.name))) if isinstance(f.dataType, MapType) else F.col(f.name)
         for f in df.schema.fields
     ]
-    return df.select(ANCHOR_TYPE, ANCHOR_VALUE, F.xxhash64(*cols).alias("_digest"))
+    return df.select(*key, F.xxhash64(*cols).alias("_digest"), *also)
 
 
 def changed_anchors(before: DataFrame, after: DataFrame) -> DataFrame:
@@ -207,6 +207,32 @@ def changed_anchors(before: DataFrame, after: DataFrame) -> DataFrame:
         .select(ANCHOR_TYPE, ANCHOR_VALUE)
         .distinct()
     )
+
+
+def rollup_changes(before: DataFrame, after: DataFrame, as_of: date, run_date: date) -> DataFrame:
+    """``(anchor_type, anchor_value, event_date, appended)`` of every rollup key whose row differs
+    between two versions of the same keys.
+
+    ``appended``: the key had no row before, its day lies in ``(as_of, run_date]`` and its row
+    is :func:`~cdp_spark.profile.build.mergeable_rollup`: a person whose only changes are such
+    keys can have the new rows merged into the stored profile instead of being aggregated again.
+    Any other difference (a row that changed or vanished, an order, a consent) is not appended.
+    """
+    key = list(ROLLUP_KEY)
+    old = _digests(before, key, F.lit(True).alias("_old"))
+    new = _digests(after, key, mergeable_rollup().alias("_mergeable"))
+    day = F.col("event_date")
+    per_key = (
+        old.join(new, [*key, "_digest"], "full_outer")
+        .where(F.col("_old").isNull() | F.col("_mergeable").isNull())  # in one version only
+        .groupBy(*key)  # a key whose row changed has two rows here: old digest, new digest
+        .agg(
+            F.max(F.col("_old").isNotNull()).alias("_had_row"),
+            F.min(F.coalesce(F.col("_mergeable"), F.lit(False))).alias("_mergeable"),
+        )
+    )
+    appended = ~F.col("_had_row") & F.col("_mergeable") & (day > F.lit(as_of)) & (day <= F.lit(run_date))
+    return per_key.select(*key, appended.alias("appended"))
 
 
 def persons_to_rebuild(

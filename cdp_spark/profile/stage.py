@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import Observation
@@ -27,9 +27,12 @@ from cdp_spark.pipeline import RunContext, StageResult, stage
 from cdp_spark.profile.build import (
     aggregate_profiles,
     aggregated_columns,
+    behaviour,
     build_profiles,
     finalise_profiles,
     lifecycle_changes,
+    merge_behaviour,
+    person_anchors,
     product_catalogue,
 )
 from cdp_spark.profile.config import ProfileConfig, profile_config
@@ -42,6 +45,7 @@ from cdp_spark.profile.incremental import (
     config_fingerprint,
     persons_to_rebuild,
     reusable_base,
+    rollup_changes,
     touched_keys,
     unresolved_anchors,
     window_days,
@@ -57,6 +61,7 @@ from cdp_spark.profile.rollups import (
 )
 from cdp_spark.profile.schema import (
     ANCHOR_TYPE,
+    ANCHOR_VALUE,
     CANDIDATE_SCHEMA,
     CANDIDATES,
     EVENT_MONTH,
@@ -259,8 +264,11 @@ def run_profile(ctx: CdpContext, rc: RunContext) -> StageResult:
     identity_map = store.read(IDENTITY_MAP)
     catalogue = product_catalogue(visible.get(ORDER_LINES))
     if isinstance(base, Base):
-        profiles, rebuilt = _incremental(ctx, base, days or [], keys, identity_map, rc.run_date, pcfg, catalogue, laps)
+        profiles, rebuilt, merged = _incremental(
+            ctx, base, days or [], keys, identity_map, rc.run_date, pcfg, catalogue, laps
+        )
         metrics["persons_rebuilt"] = rebuilt
+        metrics["persons_merged"] = merged
     else:
         profiles = build_profiles(
             store.read(ROLLUPS), store.read(CANDIDATES), identity_map, rc.run_date, pcfg, catalogue=catalogue
@@ -463,19 +471,31 @@ def _incremental(
     config: ProfileConfig,
     catalogue: dict[str, str],
     laps: _Laps,
-) -> tuple[DataFrame, int]:
-    """Profiles from ``base`` with only the persons that can have changed aggregated again."""
+) -> tuple[DataFrame, int, int]:
+    """Profiles from ``base``: persons whose rows can have changed are aggregated again, those
+    whose only change is new mergeable rows get them merged in, everyone else keeps their row.
+
+    Returns the profiles, how many persons were aggregated again and how many merged.
+    """
     store = ctx.store
     changed: list[DataFrame] = []
+    appended: DataFrame | None = None
     if days:  # rule 1: rows of the rolled-up days that differ from what the base was built from
-        for table, version in ((ROLLUPS, base.rollups_version), (CANDIDATES, base.candidates_version)):
-            before, after = _rows_on(ctx, table, days, version), _rows_on(ctx, table, days)
-            changed.append(changed_anchors(_keyed(before, keys), _keyed(after, keys)))
-    moved = window_days(base.as_of, run_date, config.windows)
-    if moved:  # rules 2 and 3: days that entered the as-of range or left a window
-        changed.append(_rows_on(ctx, ROLLUPS, moved))
-        changed.append(_rows_on(ctx, CANDIDATES, moved))
+        before, after = _rows_on(ctx, ROLLUPS, days, base.rollups_version), _rows_on(ctx, ROLLUPS, days)
+        diff = rollup_changes(_keyed(before, keys), _keyed(after, keys), base.as_of, run_date).localCheckpoint()
+        changed.append(diff.where(~F.col("appended")))
+        appended = diff.where(F.col("appended")).select(*ROLLUP_KEY)
+        before, after = _rows_on(ctx, CANDIDATES, days, base.candidates_version), _rows_on(ctx, CANDIDATES, days)
+        changed.append(changed_anchors(_keyed(before, keys), _keyed(after, keys)))
+    entered = [base.as_of + timedelta(days=k) for k in range(1, (run_date - base.as_of).days + 1)]
+    left = [d for d in window_days(base.as_of, run_date, config.windows) if d <= base.as_of]
+    if entered:  # rule 2: rows the base held beyond its as-of date (newer rows are rule 1's)
+        changed.append(_rows_on(ctx, ROLLUPS, entered, base.rollups_version))
+        changed.append(_rows_on(ctx, CANDIDATES, entered, base.candidates_version))
+    if left:  # rule 3: rows on days that left a behaviour window (the golden record has none)
+        changed.append(_rows_on(ctx, ROLLUPS, left))
     persons = persons_to_rebuild(changed, identity_map, base.profiles, config).localCheckpoint()
+    merging = _merging(appended, identity_map, persons, base.profiles)
     laps.lap("persons_to_rebuild")
     rebuilt = aggregate_profiles(
         store.read(ROLLUPS),
@@ -484,6 +504,36 @@ def _incremental(
         run_date,
         config,
     )
-    kept = base.profiles.join(persons, "person_id", "left_anti").select(*aggregated_columns(config))
-    profiles = finalise_profiles(kept.unionByName(rebuilt), run_date, config, catalogue=catalogue)
-    return profiles.localCheckpoint(), persons.count()
+    parts = [rebuilt]
+    untouched = base.profiles.join(persons, "person_id", "left_anti")
+    if merging is not None and appended is not None:
+        new_rows = _rows_on(ctx, ROLLUPS, days).join(appended, list(ROLLUP_KEY), "left_semi")
+        anchors = person_anchors(identity_map.join(merging, "person_id", "left_semi"))
+        stored = base.profiles.join(merging, "person_id", "left_semi")
+        parts.append(merge_behaviour(stored, behaviour(new_rows, anchors, run_date, config), config))
+        untouched = untouched.join(merging, "person_id", "left_anti")
+    parts.append(untouched.select(*aggregated_columns(config)))
+    aggregated = parts[0]
+    for part in parts[1:]:
+        aggregated = aggregated.unionByName(part)
+    profiles = finalise_profiles(aggregated, run_date, config, catalogue=catalogue)
+    return profiles.localCheckpoint(), persons.count(), 0 if merging is None else merging.count()
+
+
+def _merging(
+    appended: DataFrame | None, identity_map: DataFrame, rebuilt: DataFrame, previous: DataFrame
+) -> DataFrame | None:
+    """Persons whose only change is appended rollup keys (checkpointed), or None if there are none."""
+    if appended is None:
+        return None
+    persons = (
+        appended.select(ANCHOR_TYPE, ANCHOR_VALUE)
+        .distinct()
+        .join(person_anchors(identity_map), [ANCHOR_TYPE, ANCHOR_VALUE])
+        .select("person_id")
+        .distinct()
+        .join(rebuilt, "person_id", "left_anti")
+        .join(previous.select("person_id"), "person_id", "left_semi")  # new persons are rebuilt anyway
+        .localCheckpoint()
+    )
+    return persons if not persons.isEmpty() else None
