@@ -26,7 +26,10 @@ year-old day. The replaced versions are read from silver at the versions the pre
 read (recorded in ``ops.profile_builds``); order lines change only with their order, so the
 order's keys cover them.
 
-Everyone else keeps their row; :func:`cdp_spark.profile.build.finalise_profiles` then
+A person touched by rule 1 only through *appended* keys (:func:`rollup_changes`: keys without a
+row before, on days after ``D0``, bringing no order, consent or WeChat state) is not aggregated
+again: :func:`cdp_spark.profile.build.merge_behaviour` adds the aggregate of the new rows to the
+stored row. Everyone else keeps their row; :func:`cdp_spark.profile.build.finalise_profiles` then
 recomputes the date- and population-dependent columns (age, recency, RFM cut points,
 lifecycle, catalogue categories) for all persons. ``tests/test_profile.py`` checks the result
 against a full rebuild.
