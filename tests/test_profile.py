@@ -469,6 +469,21 @@ def test_merging_new_rows_into_a_stored_profile_equals_aggregating_all_rows(spar
     assert (p1["active_days"], p1["last_7d"]["active_days"], p1["repurchase_cycle_days"]) == (4, 2, 31.0)
 
 
+def test_profiles_differing_ignores_map_entry_order_also_inside_windows(spark) -> None:  # type: ignore[no-untyped-def]
+    from cdp_spark.profile.bench import profiles_differing
+
+    schema = "person_id string, channels map<string,bigint>, last_7d struct<channels: map<string,bigint>>"
+    one = spark.createDataFrame(
+        [("P1", {"web": 1, "app": 2}, {"channels": {"web": 1, "app": 2}}), ("P2", {}, None), ("P3", {}, None)], schema
+    )
+    other = spark.createDataFrame(
+        [("P1", {"app": 2, "web": 1}, {"channels": {"app": 2, "web": 1}}), ("P2", {"web": 1}, None), ("P4", {}, None)],
+        schema,
+    )
+    assert profiles_differing(one, one) == 0
+    assert profiles_differing(one, other) == 3  # P2 changed, P3 and P4 on one side only
+
+
 def test_previous_profiles_are_reused_only_when_built_the_same_way(spark) -> None:  # type: ignore[no-untyped-def]
     from cdp_spark.identity.config import IdentityConfig
     from cdp_spark.profile.incremental import Base, config_fingerprint, reusable_base

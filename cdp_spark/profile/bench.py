@@ -15,11 +15,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pyspark.sql import Column
 from pyspark.sql import functions as F
-from pyspark.sql.types import ArrayType, DataType, MapType, StructType
 
 from cdp_spark.pipeline import RunContext, run_pipeline
+from cdp_spark.profile.incremental import row_digests
 from cdp_spark.profile.schema import PROFILES
 
 if TYPE_CHECKING:
@@ -28,31 +27,9 @@ if TYPE_CHECKING:
     from cdp_spark.context import CdpContext
 
 
-def _comparable(col: Column, dtype: DataType) -> Column:
-    """``col`` with every map (nested ones too) as its entries sorted by key: map entry order
-    depends on how partial maps were merged, which is not a difference in content."""
-    if isinstance(dtype, MapType):
-        entries = F.array_sort(F.map_entries(col))
-        value = dtype.valueType
-        return F.transform(
-            entries, lambda e: F.struct(e["key"].alias("key"), _comparable(e["value"], value).alias("value"))
-        )
-    if isinstance(dtype, StructType):
-        fields = [_comparable(col[f.name], f.dataType).alias(f.name) for f in dtype.fields]
-        return F.when(col.isNotNull(), F.struct(*fields))
-    if isinstance(dtype, ArrayType) and isinstance(dtype.elementType, (MapType, StructType)):
-        return F.transform(col, lambda x: _comparable(x, dtype.elementType))
-    return col
-
-
 def profiles_differing(one: DataFrame, other: DataFrame) -> int:
     """Persons whose rows differ between two profile snapshots (missing on one side included)."""
-
-    def digests(df: DataFrame) -> DataFrame:
-        cols = [_comparable(F.col(f.name), f.dataType) for f in df.schema.fields]
-        return df.select("person_id", F.xxhash64(*cols).alias("_digest"))
-
-    a, b = digests(one).alias("a"), digests(other).alias("b")
+    a, b = row_digests(one, ["person_id"]).alias("a"), row_digests(other, ["person_id"]).alias("b")
     joined = a.join(b, "person_id", "full_outer")
     return joined.where(~F.col("a._digest").eqNullSafe(F.col("b._digest"))).count()
 

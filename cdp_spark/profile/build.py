@@ -231,11 +231,9 @@ def _merged(field: StructField, old: Column, new: Column) -> Column:
     if name == "decimal(18,2)":
         zero = F.lit(0).cast(MONEY)
         return (F.coalesce(old, zero) + F.coalesce(new, zero)).cast(MONEY)
-    empty = F.lit(None).cast(dtype)
-    if name == "map<string,bigint>":
-        return sum_count_maps(F.array(F.coalesce(old, F.create_map().cast(dtype)), F.coalesce(new, empty)))
-    if name == "map<string,decimal(18,2)>":
-        return sum_money_maps(F.array(F.coalesce(old, F.create_map().cast(dtype)), F.coalesce(new, empty)))
+    if name.startswith("map<"):
+        both = F.array(F.coalesce(old, F.create_map().cast(dtype)), F.coalesce(new, F.create_map().cast(dtype)))
+        return sum_count_maps(both) if name == "map<string,bigint>" else sum_money_maps(both)
     if name.startswith("array<"):
         return union_sorted(F.array(F.coalesce(old, F.array().cast(dtype)), F.coalesce(new, F.array().cast(dtype))))
     raise TypeError(f"no merge rule for measure {field.name} of type {name}")  # pragma: no cover

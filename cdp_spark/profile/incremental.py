@@ -45,7 +45,17 @@ from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import Column, Observation
 from pyspark.sql import functions as F
-from pyspark.sql.types import DateType, LongType, MapType, StringType, StructField, StructType, TimestampType
+from pyspark.sql.types import (
+    ArrayType,
+    DataType,
+    DateType,
+    LongType,
+    MapType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampType,
+)
 
 from cdp_spark.profile.build import mergeable_rollup, person_anchors, person_identifiers
 from cdp_spark.profile.rollups import with_anchor
@@ -191,19 +201,34 @@ def touched_keys(
     return anchored.where(F.col(ANCHOR_TYPE).isNotNull()).select(*ROLLUP_KEY).distinct()
 
 
-def _digests(df: DataFrame, key: Sequence[str] = (ANCHOR_TYPE, ANCHOR_VALUE), *also: Column) -> DataFrame:
-    """``key`` columns and ``_digest`` per row (maps hashed as sorted entry arrays), then ``also``."""
-    cols = [
-        F.array_sort(F.map_entries(F.col(f.name))) if isinstance(f.dataType, MapType) else F.col(f.name)
-        for f in df.schema.fields
-    ]
+def comparable(col: Column, dtype: DataType) -> Column:
+    """``col`` with every map (nested ones too) as its entries sorted by key: map entry order
+    depends on how partial maps were merged, which is not a difference in content."""
+    if isinstance(dtype, MapType):
+        value = dtype.valueType
+        return F.transform(
+            F.array_sort(F.map_entries(col)),
+            lambda e: F.struct(e["key"].alias("key"), comparable(e["value"], value).alias("value")),
+        )
+    if isinstance(dtype, StructType):
+        fields = [comparable(col[f.name], f.dataType).alias(f.name) for f in dtype.fields]
+        return F.when(col.isNotNull(), F.struct(*fields))
+    if isinstance(dtype, ArrayType) and isinstance(dtype.elementType, (MapType, StructType)):
+        element = dtype.elementType
+        return F.transform(col, lambda x: comparable(x, element))
+    return col
+
+
+def row_digests(df: DataFrame, key: Sequence[str] = (ANCHOR_TYPE, ANCHOR_VALUE), *also: Column) -> DataFrame:
+    """``key`` columns and ``_digest`` (a hash of the row's :func:`comparable` columns), then ``also``."""
+    cols = [comparable(F.col(f.name), f.dataType) for f in df.schema.fields]
     return df.select(*key, F.xxhash64(*cols).alias("_digest"), *also)
 
 
 def changed_anchors(before: DataFrame, after: DataFrame) -> DataFrame:
     """Anchors with a row in one of two versions of the same days that the other lacks."""
-    old = _digests(before).withColumn("_old", F.lit(True))
-    new = _digests(after).withColumn("_new", F.lit(True))
+    old = row_digests(before).withColumn("_old", F.lit(True))
+    new = row_digests(after).withColumn("_new", F.lit(True))
     return (
         old.join(new, [ANCHOR_TYPE, ANCHOR_VALUE, "_digest"], "full_outer")
         .where(F.col("_old").isNull() | F.col("_new").isNull())
@@ -222,8 +247,8 @@ def rollup_changes(before: DataFrame, after: DataFrame, as_of: date, run_date: d
     Any other difference (a row that changed or vanished, an order, a consent) is not appended.
     """
     key = list(ROLLUP_KEY)
-    old = _digests(before, key, F.lit(True).alias("_old"))
-    new = _digests(after, key, mergeable_rollup().alias("_mergeable"))
+    old = row_digests(before, key, F.lit(True).alias("_old"))
+    new = row_digests(after, key, mergeable_rollup().alias("_mergeable"))
     day = F.col("event_date")
     per_key = (
         old.join(new, [*key, "_digest"], "full_outer")
