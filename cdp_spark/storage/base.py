@@ -134,6 +134,12 @@ class TableStore(Protocol):
         None when this store cannot tell from the log (the caller then scans partitions)."""
         ...
 
+    def missing_files(self, name: str, version: int) -> int | None:
+        """How many data files of ``version`` are gone (a VACUUM after a rewrite), from the log
+        and a stat per file, without reading data; None when this store cannot tell (the
+        caller then reads the version). Raises if the version's log entry itself is gone."""
+        ...
+
     def create(
         self,
         name: str,

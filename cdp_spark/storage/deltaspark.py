@@ -84,6 +84,10 @@ class DeltaSparkStore:
         """Not from the log here (the change data feed is off by default): callers scan."""
         return None
 
+    def missing_files(self, name: str, version: int) -> int | None:
+        """No public API lists a version's files here: callers read the version instead."""
+        return None
+
     def create(
         self,
         name: str,

@@ -174,6 +174,10 @@ class EmbeddedDeltaStore:
             removed=self._read_files(then, [f for f in live_then if f.log_path not in paths_now]),
         )
 
+    def missing_files(self, name: str, version: int) -> int:
+        """Data files of the snapshot at ``version`` that are not on disk."""
+        return sum(1 for f in _files(self._table(name, version=version)) if not Path(f.path).is_file())
+
     def schema(self, name: str) -> StructType:
         from pyspark.sql.types import StructType
 
