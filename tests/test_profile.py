@@ -256,8 +256,11 @@ def _by_key(df, *keys: str) -> dict:  # type: ignore[no-untyped-def]
     return {tuple(r[k] for k in keys): r.asDict(recursive=True) for r in df.collect()}
 
 
-def _write_identity(ctx, pairs: list[tuple[str, str, str]]) -> None:  # type: ignore[no-untyped-def]
-    ctx.store.write("gold.identity_map", _identity_map(ctx.spark, pairs), mode="overwrite")
+def _write_identity(ctx, rows: list[tuple[str, str, str, date]]) -> None:  # type: ignore[no-untyped-def]
+    """``(id_type, id_value, person_id, first_run)``: first_run is the first run that mapped the
+    identifier to that person (a moved identifier starts again), as the identity stage writes it."""
+    schema = "id_type string, id_value string, person_id string, first_run date"
+    ctx.store.write("gold.identity_map", ctx.spark.createDataFrame(rows, schema), mode="overwrite")
 
 
 @pytest.mark.slow
@@ -272,7 +275,7 @@ def test_stage_late_events_merges_splits_windows_and_full_rebuild(ctx) -> None: 
     store.write("silver.orders", _silver(spark, ORDERS, [
         _order("o1", t(D1, 12), {"member_id": "m1", "phone": "+8613900000001"}, D1, "100.00"),
     ]), mode="append", partition_by=["event_date"])  # fmt: skip
-    _write_identity(ctx, [("cookie", "c1", "A"), ("member_id", "m1", "B"), ("phone", "+8613900000001", "B")])
+    _write_identity(ctx, [("cookie", "c1", "A", D1), ("member_id", "m1", "B", D1), ("phone", "+8613900000001", "B", D1)])
     _run(ctx, D1)
     p = {r.person_id: r for r in store.read("gold.profiles").collect()}
     assert set(p) == {"A", "B"} and p["A"].searches == 2 and not p["A"].is_known
@@ -285,7 +288,8 @@ def test_stage_late_events_merges_splits_windows_and_full_rebuild(ctx) -> None: 
     store.write("silver.orders", _silver(spark, ORDERS, [
         _order("o0", t(D1, 7), {"phone": "+8613900000001"}, D2, "50.00"),
     ]), mode="append", partition_by=["event_date"])  # fmt: skip
-    _write_identity(ctx, [("cookie", "c1", "B"), ("member_id", "m1", "B"), ("phone", "+8613900000001", "B")])
+    # c1 is new to B but brings A's history: B is aggregated again, not merged.
+    _write_identity(ctx, [("cookie", "c1", "B", D2), ("member_id", "m1", "B", D1), ("phone", "+8613900000001", "B", D1)])
     res = _run(ctx, D2)
     assert res.metrics["mode"] == "incremental" and res.metrics["days_rolled_up"] == 2  # D1 (late) and D2
     # Of those days, only the keys written: the login's anchor on D2, the late order's phone on D1.
@@ -319,7 +323,6 @@ def test_stage_late_events_merges_splits_windows_and_full_rebuild(ctx) -> None: 
     assert _by_key(store.read("gold.profiles"), "person_id") == before
 
     # Day 3: the cookie is unlinked again (split): its searches go back to an anonymous person.
-    _write_identity(ctx, [("cookie", "c1", "C"), ("member_id", "m1", "B"), ("phone", "+8613900000001", "B")])
     # A new anonymous visitor Z arrives the same day, and a corrected version of the search e1
     # of day 1 names the member m1 instead of the cookie: the update changes the record's
     # anchor, so the old anchor's day-1 rollup (c1) must lose it, though no row of c1 was
@@ -330,8 +333,8 @@ def test_stage_late_events_merges_splits_windows_and_full_rebuild(ctx) -> None: 
     store.merge("silver.events", _silver(spark, EVENTS, [
         _event("e1", t(D1, 9), {"member_id": "m1"}, D3, "search", search_query="Antarctic cruise"),
     ]), keys=["record_id", "event_date"])  # fmt: skip
-    _write_identity(ctx, [("cookie", "c1", "C"), ("member_id", "m1", "B"), ("phone", "+8613900000001", "B"),
-                          ("cookie", "z1", "Z")])  # fmt: skip
+    _write_identity(ctx, [("cookie", "c1", "C", D3), ("member_id", "m1", "B", D1),
+                          ("phone", "+8613900000001", "B", D1), ("cookie", "z1", "Z", D3)])  # fmt: skip
     res = _run(ctx, D3)
     assert (
         res.metrics["mode"] == "incremental" and res.metrics["persons_rebuilt"] == 3
@@ -358,24 +361,31 @@ def test_stage_late_events_merges_splits_windows_and_full_rebuild(ctx) -> None: 
     assert _by_key(store.read("gold.profiles"), "person_id") == incremental_d8
 
     # An order arrives for day 9 but the profile stage does not run that day: day 10 picks it up.
-    # On day 10 the anonymous C searches again: new events only, so C's new rollup is merged
-    # into C's stored profile instead of C being aggregated again. B (an order: order days feed
-    # the repurchase cycle) and Z (its day-3 row left the 7-day window) are aggregated again.
+    # On day 10 the anonymous C searches again, the second time on a new device: new events and
+    # an identifier without history only, so C's new rollups are merged into C's stored profile
+    # and C's identifier columns recomputed, instead of C being aggregated again. B (an order:
+    # order days feed the repurchase cycle) and Z (its day-3 row left the 7-day window) are
+    # aggregated again.
     d9, d10 = d8 + timedelta(days=1), d8 + timedelta(days=2)
     store.write("silver.orders", _silver(spark, ORDERS, [
         _order("o9", t(d9, 12), {"member_id": "m1"}, d9, "30.00"),
     ]), mode="append", partition_by=["event_date"])  # fmt: skip
     store.write("silver.events", _silver(spark, EVENTS, [
         _event("e10", t(d10, 11), {"cookie": "c1"}, d10, "search", search_query="Penguins"),
-        _event("e11", t(d10, 11.1), {"cookie": "c1"}, d10, "page_view"),
+        _event("e11", t(d10, 11.1), {"cookie": "c1", "device_id": "dev1"}, d10, "page_view"),
     ]), mode="append", partition_by=["event_date"])  # fmt: skip
+    identity_d10 = [("cookie", "c1", "C", D3), ("member_id", "m1", "B", D1), ("phone", "+8613900000001", "B", D1),
+                    ("cookie", "z1", "Z", D3), ("device_id", "dev1", "C", d10)]  # fmt: skip
+    _write_identity(ctx, identity_d10)
     res = _run(ctx, d10)
     assert (res.metrics["mode"], res.metrics["days_rolled_up"]) == ("incremental", 2)
     assert (res.metrics["persons_rebuilt"], res.metrics["persons_merged"]) == (2, 1)
+    assert res.metrics["persons_merged_new_identifiers"] == 1
     incremental_d10 = _by_key(store.read("gold.profiles"), "person_id")
     assert incremental_d10[("B",)]["orders"] == 3
     c = incremental_d10[("C",)]
     assert (c["searches"], c["page_views"], c["active_days"], c["search_terms"]) == (2, 1, 2, ["penguins", "南极"])
+    assert (c["id_types"], c["identifiers"], c["is_known"]) == (["cookie", "device_id"], 2, False)
     assert (c["last_7d"]["searches"], c["last_7d"]["active_days"], c["last_30d"]["searches"]) == (1, 1, 2)
     assert (c["first_seen"], c["last_seen"], c["last_channel"]) == (t(D1, 9.2), t(d10, 11.1), "web")
     # The rollups are rewritten (as by OPTIMIZE) and vacuumed with no retention: the version
@@ -386,6 +396,20 @@ def test_stage_late_events_merges_splits_windows_and_full_rebuild(ctx) -> None: 
     res = _run(ctx, d10, gen=2)
     assert res.metrics["mode"] == "full" and "not readable (vacuumed?)" in res.metrics["full_reason"]
     assert _by_key(store.read("gold.profiles"), "person_id") == incremental_d10
+
+    # Day 11: Z's cookie turns up on C's device (Z merged into C) with only a new page view. z1
+    # is new to C but not new: it brings Z's day-3 history, so C is aggregated again, not merged.
+    d11 = d10 + timedelta(days=1)
+    store.write("silver.events", _silver(spark, EVENTS, [
+        _event("e12", t(d11, 9), {"cookie": "z1"}, d11, "page_view"),
+    ]), mode="append", partition_by=["event_date"])  # fmt: skip
+    _write_identity(ctx, [*[r for r in identity_d10 if r[1] != "z1"], ("cookie", "z1", "C", d11)])
+    res = _run(ctx, d11)
+    assert (res.metrics["persons_rebuilt"], res.metrics["persons_merged"]) == (2, 0)  # C, and Z retired
+    incremental_d11 = _by_key(store.read("gold.profiles"), "person_id")
+    assert set(incremental_d11) == {("B",), ("C",)} and incremental_d11[("C",)]["page_views"] == 3
+    _run(ctx, d11, gen=2, full=True)
+    assert _by_key(store.read("gold.profiles"), "person_id") == incremental_d11
 
 
 def test_window_days_are_days_entering_the_range_or_leaving_a_window() -> None:
@@ -414,6 +438,39 @@ def test_changed_anchors_compare_row_contents_not_row_order(spark) -> None:  # t
     ]
     got = changed_anchors(spark.createDataFrame(before, ROLLUP_SCHEMA), spark.createDataFrame(after, ROLLUP_SCHEMA))
     assert sorted(r.anchor_value for r in got.collect()) == ["m2", "m3", "m4"]
+
+
+def test_identity_changes_mark_persons_who_only_gained_identifiers_since_the_snapshot(spark) -> None:  # type: ignore[no-untyped-def]
+    from cdp_spark.profile.build import person_identifiers
+    from cdp_spark.profile.incremental import fresh_identifiers, identity_changes
+
+    d0, d1 = date(2025, 3, 1), date(2025, 3, 2)
+    schema = "id_type string, id_value string, person_id string, first_run date"
+    then = spark.createDataFrame([
+        ("cookie", "a1", "P1", d0), ("cookie", "a2", "P1", d0), ("cookie", "b1", "P2", d0),
+        ("cookie", "c1", "P3", d0), ("cookie", "c2", "P3", d0), ("cookie", "d1", "P4", d0),
+        ("cookie", "f1", "P6", d0),
+    ], schema)  # fmt: skip
+    now = spark.createDataFrame([
+        ("cookie", "a1", "P1", d0), ("cookie", "a2", "P1", d0), ("device_id", "a3", "P1", d1),  # gained a3
+        ("cookie", "b1", "P2", d0), ("cookie", "x1", "P2", d1), ("cookie", "d1", "P2", d1),  # x1, and P4's d1
+        ("cookie", "c1", "P3", d0), ("cookie", "c3", "P3", d1),  # lost c2, gained c3
+        ("cookie", "e1", "P5", d1),  # new person; P4 retired; P6 unchanged
+        ("cookie", "f1", "P6", d0),
+    ], schema)  # fmt: skip
+    previous = person_identifiers(then, ProfileConfig())
+    got = identity_changes(now, previous, d0)
+    expected = spark.createDataFrame(
+        [("P1", True), ("P2", True), ("P3", False), ("P4", False), ("P5", False)], "person_id string, grown boolean"
+    )
+    assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
+    # Which of a grown person's identifiers are new to them (the stage checks those for history).
+    fresh = fresh_identifiers(now, expected.where("grown"), d0)
+    assert sorted(tuple(r) for r in fresh.collect()) == [
+        ("cookie", "d1", "P2"), ("cookie", "x1", "P2"), ("device_id", "a3", "P1")
+    ]
+    # Without first_run (an identity map of an earlier version) nobody counts as grown.
+    assert identity_changes(now.drop("first_run"), previous, d0).where("grown").isEmpty()
 
 
 def test_rollup_changes_mark_only_new_mergeable_keys_after_the_snapshot_as_appended(spark) -> None:  # type: ignore[no-untyped-def]
@@ -449,6 +506,7 @@ def test_merging_new_rows_into_a_stored_profile_equals_aggregating_all_rows(spar
         _rollup("m1", date(2025, 6, 25), events=2, channels={"web": 2}, search_terms=["b", "c"], searches=2,
                 category_spend={"books": Decimal("3.10")}, stores={"s1": 1}, satisfaction_sum=4, satisfaction_n=1),
         _rollup("m2", d0, events=1, channels={"app": 1}, traveler_ages=[7]),
+        _rollup("m3", date(2025, 6, 27), events=1, channels={"web": 1}),  # no new rows, a new cookie
     ]  # fmt: skip
     at = datetime(2025, 6, 30, 23)
     new = [
@@ -457,16 +515,19 @@ def test_merging_new_rows_into_a_stored_profile_equals_aggregating_all_rows(spar
                 last_channel="email", first_seen=at, last_seen=at),
         _rollup("m2", d1, events=1, channels={"app": 1}, traveler_ages=[3, 7], permissions_declined=["location"]),
     ]  # fmt: skip
-    ids = _identity_map(spark, [("member_id", "m1", "P1"), ("member_id", "m2", "P2")])
+    pairs = [("member_id", "m1", "P1"), ("member_id", "m2", "P2"), ("member_id", "m3", "P3")]
+    ids, ids_now = _identity_map(spark, pairs), _identity_map(spark, [*pairs, ("cookie", "k3", "P3")])
     cands = _empty_candidates(spark)
     stored = aggregate_profiles(spark.createDataFrame(old, ROLLUP_SCHEMA), cands, ids, d0, config)
     delta = behaviour(spark.createDataFrame(new, ROLLUP_SCHEMA), person_anchors(ids), d1, config)
-    merged = merge_behaviour(stored, delta, config)
-    everything = aggregate_profiles(spark.createDataFrame(old + new, ROLLUP_SCHEMA), cands, ids, d1, config)
+    merged = merge_behaviour(stored, delta, config, identity_map=ids_now)
+    everything = aggregate_profiles(spark.createDataFrame(old + new, ROLLUP_SCHEMA), cands, ids_now, d1, config)
     assert _by_key(merged, "person_id") == _by_key(everything, "person_id")
     p1 = _by_key(merged, "person_id")[("P1",)]
     assert (p1["last_channel"], p1["search_terms"], p1["preferred_store"]) == ("email", ["a", "b", "c"], "s2")
     assert (p1["active_days"], p1["last_7d"]["active_days"], p1["repurchase_cycle_days"]) == (4, 2, 31.0)
+    p3 = _by_key(merged, "person_id")[("P3",)]
+    assert (p3["events"], p3["active_days"], p3["id_types"], p3["identifiers"]) == (1, 1, ["cookie", "member_id"], 2)
 
 
 def test_profiles_differing_ignores_map_entry_order_also_inside_windows(spark) -> None:  # type: ignore[no-untyped-def]

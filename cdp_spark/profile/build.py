@@ -239,16 +239,21 @@ def _merged(field: StructField, old: Column, new: Column) -> Column:
     raise TypeError(f"no merge rule for measure {field.name} of type {name}")  # pragma: no cover
 
 
-def merge_behaviour(stored: DataFrame, new: DataFrame, config: ProfileConfig) -> DataFrame:
+def merge_behaviour(
+    stored: DataFrame, new: DataFrame, config: ProfileConfig, identity_map: DataFrame | None = None
+) -> DataFrame:
     """Aggregated profile columns of ``stored`` (a previous snapshot's rows) plus ``new``
     (:func:`behaviour` of rollup rows the snapshot did not hold), without reading history.
 
     Exact when every new row is :func:`mergeable_rollup`, falls on a day after the snapshot's
     as-of date (so day sets are disjoint and active days add up) and no row of the stored
-    aggregate left a window (the caller aggregates those persons again). Identity and golden
-    record columns are kept: the caller merges only persons whose identifiers and candidates
-    did not change. Why bother: on a night most touched persons only got new events (e-mail
-    campaigns, visits), and merging them costs their new rows instead of their whole history.
+    aggregate left a window (the caller aggregates those persons again). A stored row without
+    new rows keeps its behaviour. Golden record columns are kept: the caller merges only
+    persons whose candidates did not change. Identity columns are kept too, or recomputed from
+    ``identity_map`` (all rows of the stored persons) for persons who gained identifiers that
+    bring no history. Why bother: on a night most touched persons only got new events (e-mail
+    campaigns, visits) and perhaps a new cookie, and merging them costs their new rows instead
+    of their whole history.
     """
     o, n = stored.alias("o"), new.alias("n")
     old, cur = (lambda c: F.col(f"o.{c}")), (lambda c: F.col(f"n.{c}"))
@@ -273,10 +278,29 @@ def merge_behaviour(stored: DataFrame, new: DataFrame, config: ProfileConfig) ->
     n_sat = cols["satisfaction_n"]
     cols["avg_satisfaction"] = F.when(n_sat > 0, cols["satisfaction_sum"] / n_sat)
     types = {f.name: f.dataType for f in profile_schema(config.windows).fields}
-    out = o.join(n, F.col("o.person_id") == F.col("n.person_id"), "inner")
-    return out.select(
-        *[(cols[c] if c in cols else old(c)).cast(types[c]).alias(c) for c in aggregated_columns(config)]
+    has_new = F.col("n.person_id").isNotNull()
+    out = o.join(n, F.col("o.person_id") == F.col("n.person_id"), "left")
+    merged = out.select(
+        *[
+            (F.when(has_new, cols[c]).otherwise(old(c)) if c in cols else old(c)).cast(types[c]).alias(c)
+            for c in aggregated_columns(config)
+        ]
     )
+    return merged if identity_map is None else with_identifiers(merged, identity_map, config)
+
+
+#: Profile columns of :func:`person_identifiers` (functions of the identity map alone).
+IDENTITY_COLUMNS: tuple[str, ...] = ("is_known", "id_types", "identifiers", "identity_fingerprint")
+
+
+def with_identifiers(aggregated: DataFrame, identity_map: DataFrame, config: ProfileConfig) -> DataFrame:
+    """``aggregated`` with :data:`IDENTITY_COLUMNS` from ``identity_map`` (a person without rows
+    there is not known and has no identifiers)."""
+    ids = person_identifiers(identity_map, config)
+    joined = aggregated.drop(*IDENTITY_COLUMNS).join(ids, "person_id", "left")
+    joined = joined.withColumn("is_known", F.coalesce(F.col("is_known"), F.lit(False)))
+    types = {f.name: f.dataType for f in profile_schema(config.windows).fields}
+    return joined.select(*[F.col(c).cast(types[c]).alias(c) for c in aggregated_columns(config)])
 
 
 def golden_record(candidates: DataFrame, anchors: DataFrame, as_of: date, config: ProfileConfig) -> DataFrame:
@@ -444,11 +468,7 @@ def aggregate_profiles(
     anchors = person_anchors(identity_map)
     beh = behaviour(rollups, anchors, as_of, config)
     golden = golden_record(candidates, anchors, as_of, config)
-    ids = person_identifiers(identity_map, config)
-    joined = beh.join(ids, "person_id", "left").join(golden, "person_id", "left")
-    joined = joined.withColumn("is_known", F.coalesce(F.col("is_known"), F.lit(False)))
-    types = {f.name: f.dataType for f in profile_schema(config.windows).fields}
-    return joined.select(*[F.col(c).cast(types[c]).alias(c) for c in aggregated_columns(config)])
+    return with_identifiers(beh.join(golden, "person_id", "left"), identity_map, config)
 
 
 def finalise_profiles(

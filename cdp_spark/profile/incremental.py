@@ -57,7 +57,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from cdp_spark.profile.build import mergeable_rollup, person_anchors, person_identifiers
+from cdp_spark.profile.build import mergeable_rollup, person_anchors
 from cdp_spark.profile.rollups import with_anchor
 from cdp_spark.profile.schema import ANCHOR_TYPE, ANCHOR_VALUE, ROLLUP_KEY, profile_schema
 
@@ -263,20 +263,51 @@ def rollup_changes(before: DataFrame, after: DataFrame, as_of: date, run_date: d
     return per_key.select(*key, appended.alias("appended"))
 
 
-def persons_to_rebuild(
-    anchors_changed: Sequence[DataFrame],
-    identity_map: DataFrame,
-    previous: DataFrame,
-    config: ProfileConfig,
-) -> DataFrame:
-    """``person_id`` of every person whose aggregated columns may differ from ``previous``.
+def identity_changes(identity_map: DataFrame, previous: DataFrame, as_of: date) -> DataFrame:
+    """``(person_id, grown)`` of every person whose identity fingerprint differs from ``previous`` (rule 4).
 
-    ``anchors_changed``: frames with ``anchor_type, anchor_value`` columns (rules 1-3).
+    ``grown``: the whole difference is identifiers mapped to the person after ``as_of``
+    (``first_run``): the XOR of their hashes equals old XOR new fingerprint, so the person
+    lost none and was neither created nor retired. Most fingerprint changes on a night are of
+    this kind (a known visitor on a new cookie or device); such a person can be merged like
+    one with appended rows if those identifiers held no rows the snapshot was built from
+    (:func:`fresh_identifiers`: an identifier moved over from another person brings history).
+    An identity map without ``first_run`` marks nobody as grown.
+    """
+    hashed = F.xxhash64("id_type", "id_value")
+    fresh: Column = F.lit(None).cast("bigint")
+    if "first_run" in identity_map.columns:
+        fresh = F.when(F.col("first_run") > F.lit(as_of), hashed)
+    now = identity_map.groupBy("person_id").agg(
+        F.bit_xor(hashed).alias("_now"), F.coalesce(F.bit_xor(fresh), F.lit(0)).alias("_fresh")
+    )
+    then = previous.select("person_id", F.col("identity_fingerprint").alias("_then"))
+    grown = F.col("_now").isNotNull() & F.col("_then").isNotNull() & (F.col("_fresh") != 0)
+    grown &= F.col("_now").bitwiseXOR(F.col("_then")) == F.col("_fresh")
+    return (
+        now.join(then, "person_id", "full_outer")
+        .where(~F.col("_now").eqNullSafe(F.col("_then")))
+        .select("person_id", F.coalesce(grown, F.lit(False)).alias("grown"))
+    )
+
+
+def fresh_identifiers(identity_map: DataFrame, persons: DataFrame, as_of: date) -> DataFrame:
+    """``(anchor_type, anchor_value, person_id)`` of the identifiers mapped to ``persons`` after ``as_of``."""
+    return (
+        identity_map.where(F.col("first_run") > F.lit(as_of))
+        .join(persons.select("person_id"), "person_id", "left_semi")
+        .select(F.col("id_type").alias(ANCHOR_TYPE), F.col("id_value").alias(ANCHOR_VALUE), "person_id")
+    )
+
+
+def persons_to_rebuild(anchors_changed: Sequence[DataFrame], identity_map: DataFrame, identity: DataFrame) -> DataFrame:
+    """``person_id`` of every person whose aggregated columns may differ from the previous snapshot.
+
+    ``anchors_changed``: frames with ``anchor_type, anchor_value`` columns (rules 1-3);
+    ``identity``: the persons of :func:`identity_changes` (rule 4) the caller does not merge.
     """
     anchors = person_anchors(identity_map)
-    now = person_identifiers(identity_map, config).select("person_id", F.col("identity_fingerprint").alias("_now"))
-    then = previous.select("person_id", F.col("identity_fingerprint").alias("_then"))
-    out = now.join(then, "person_id", "full_outer").where(~F.col("_now").eqNullSafe(F.col("_then"))).select("person_id")
+    out = identity.select("person_id")
     for changed in anchors_changed:
         keys = changed.select(ANCHOR_TYPE, ANCHOR_VALUE).distinct()
         out = out.unionByName(keys.join(anchors, [ANCHOR_TYPE, ANCHOR_VALUE]).select("person_id"))

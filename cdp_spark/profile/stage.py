@@ -43,6 +43,8 @@ from cdp_spark.profile.incremental import (
     build_record,
     changed_anchors,
     config_fingerprint,
+    fresh_identifiers,
+    identity_changes,
     persons_to_rebuild,
     reusable_base,
     rollup_changes,
@@ -264,11 +266,8 @@ def run_profile(ctx: CdpContext, rc: RunContext) -> StageResult:
     identity_map = store.read(IDENTITY_MAP)
     catalogue = product_catalogue(visible.get(ORDER_LINES))
     if isinstance(base, Base):
-        profiles, rebuilt, merged = _incremental(
-            ctx, base, days or [], keys, identity_map, rc.run_date, pcfg, catalogue, laps
-        )
-        metrics["persons_rebuilt"] = rebuilt
-        metrics["persons_merged"] = merged
+        profiles, counts = _incremental(ctx, base, days or [], keys, identity_map, rc.run_date, pcfg, catalogue, laps)
+        metrics.update(counts)
     else:
         profiles = build_profiles(
             store.read(ROLLUPS), store.read(CANDIDATES), identity_map, rc.run_date, pcfg, catalogue=catalogue
@@ -436,12 +435,17 @@ def _still_readable(ctx: CdpContext, base: Base) -> Base | str:
     The incremental path compares today's rollups with the versions the previous snapshot was
     built from. A rewrite of those tables (OPTIMIZE, a manual repair) followed by a VACUUM with
     a retention shorter than the time since that build deletes their files; the right answer
-    then is a full rebuild with the reason on record, not a failed night. Reading every file's
-    footer (a count) is what proves the files are there.
+    then is a full rebuild with the reason on record, not a failed night. The version's log
+    entry and a stat of every data file it names prove the files are there (milliseconds);
+    a store that cannot list them reads every file's footer instead (a count, seconds).
     """
     for table, version in ((ROLLUPS, base.rollups_version), (CANDIDATES, base.candidates_version)):
         try:
-            ctx.store.read(table, version=version).count()
+            missing = ctx.store.missing_files(table, version)
+            if missing is None:
+                ctx.store.read(table, version=version).count()
+            elif missing:
+                raise FileNotFoundError(f"{missing} data files of the version are gone")
         except Exception as exc:  # missing log entry or data file: any failure means "not reusable"
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
             log.warning("profile: %s version %s is not readable (%s); rebuilding in full", table, version, first)
@@ -471,11 +475,13 @@ def _incremental(
     config: ProfileConfig,
     catalogue: dict[str, str],
     laps: _Laps,
-) -> tuple[DataFrame, int, int]:
+) -> tuple[DataFrame, dict[str, int]]:
     """Profiles from ``base``: persons whose rows can have changed are aggregated again, those
-    whose only change is new mergeable rows get them merged in, everyone else keeps their row.
+    whose only change is new mergeable rows (and perhaps new identifiers without history) get
+    them merged in, everyone else keeps their row.
 
-    Returns the profiles, how many persons were aggregated again and how many merged.
+    Returns the profiles and the counts ``persons_rebuilt``, ``persons_merged`` and
+    ``persons_merged_new_identifiers`` (merged persons who also gained identifiers).
     """
     store = ctx.store
     changed: list[DataFrame] = []
@@ -494,8 +500,12 @@ def _incremental(
         changed.append(_rows_on(ctx, CANDIDATES, entered, base.candidates_version))
     if left:  # rule 3: rows on days that left a behaviour window (the golden record has none)
         changed.append(_rows_on(ctx, ROLLUPS, left))
-    persons = persons_to_rebuild(changed, identity_map, base.profiles, config).localCheckpoint()
-    merging = _merging(appended, identity_map, persons, base.profiles)
+    identity = identity_changes(identity_map, base.profiles, base.as_of).localCheckpoint()  # rule 4
+    grown = _grown_without_history(ctx, base, identity, identity_map, run_date)
+    if grown is not None:
+        identity = identity.join(grown, "person_id", "left_anti")
+    persons = persons_to_rebuild(changed, identity_map, identity).localCheckpoint()
+    merging = _merging(appended, grown, identity_map, persons, base.profiles)
     laps.lap("persons_to_rebuild")
     rebuilt = aggregate_profiles(
         store.read(ROLLUPS),
@@ -506,32 +516,81 @@ def _incremental(
     )
     parts = [rebuilt]
     untouched = base.profiles.join(persons, "person_id", "left_anti")
-    if merging is not None and appended is not None:
-        new_rows = _rows_on(ctx, ROLLUPS, days).join(appended, list(ROLLUP_KEY), "left_semi")
-        anchors = person_anchors(identity_map.join(merging, "person_id", "left_semi"))
+    if merging is not None:
+        if appended is not None:
+            new_rows = _rows_on(ctx, ROLLUPS, days).join(appended, list(ROLLUP_KEY), "left_semi")
+        else:  # new identifiers without any new row
+            new_rows = ctx.spark.createDataFrame([], ROLLUP_SCHEMA)
+        ids = identity_map.join(merging, "person_id", "left_semi")
         stored = base.profiles.join(merging, "person_id", "left_semi")
-        parts.append(merge_behaviour(stored, behaviour(new_rows, anchors, run_date, config), config))
+        new = behaviour(new_rows, person_anchors(ids), run_date, config)
+        parts.append(merge_behaviour(stored, new, config, identity_map=ids))
         untouched = untouched.join(merging, "person_id", "left_anti")
     parts.append(untouched.select(*aggregated_columns(config)))
     aggregated = parts[0]
     for part in parts[1:]:
         aggregated = aggregated.unionByName(part)
     profiles = finalise_profiles(aggregated, run_date, config, catalogue=catalogue)
-    return profiles.localCheckpoint(), persons.count(), 0 if merging is None else merging.count()
+    counts = {"persons_rebuilt": persons.count(), "persons_merged": 0, "persons_merged_new_identifiers": 0}
+    if merging is not None:
+        counts["persons_merged"] = merging.count()
+        if grown is not None:
+            counts["persons_merged_new_identifiers"] = merging.join(grown, "person_id", "left_semi").count()
+    return profiles.localCheckpoint(), counts
+
+
+def _grown_without_history(
+    ctx: CdpContext, base: Base, identity: DataFrame, identity_map: DataFrame, run_date: date
+) -> DataFrame | None:
+    """Persons of :func:`identity_changes` marked ``grown`` whose new identifiers held no rollup
+    or candidate row the snapshot was built from (checkpointed), or None if there are none.
+
+    An identifier moved over from another person (a merge) is new to this person but brings
+    that person's history, which the stored row lacks: such persons are aggregated again. A
+    brand-new identifier has no row at the base versions; its rows are all new keys, which
+    rule 1 sees (appended, or else the person is aggregated again).
+    """
+    grown = identity.where(F.col("grown")).select("person_id")
+    if "first_run" not in identity_map.columns or grown.isEmpty():
+        return None
+    fresh = fresh_identifiers(identity_map, grown, base.as_of)
+    upto = F.col("event_date") <= F.lit(run_date)  # later rows are invisible to both builds
+    held = [
+        store_rows.where(upto).select(ANCHOR_TYPE, ANCHOR_VALUE)
+        for store_rows in (
+            ctx.store.read(ROLLUPS, version=base.rollups_version),
+            ctx.store.read(CANDIDATES, version=base.candidates_version),
+        )
+    ]
+    with_history = fresh.join(held[0].unionByName(held[1]), [ANCHOR_TYPE, ANCHOR_VALUE], "left_semi")
+    out = grown.join(with_history.select("person_id"), "person_id", "left_anti").localCheckpoint()
+    return out if not out.isEmpty() else None
 
 
 def _merging(
-    appended: DataFrame | None, identity_map: DataFrame, rebuilt: DataFrame, previous: DataFrame
+    appended: DataFrame | None,
+    grown: DataFrame | None,
+    identity_map: DataFrame,
+    rebuilt: DataFrame,
+    previous: DataFrame,
 ) -> DataFrame | None:
-    """Persons whose only change is appended rollup keys (checkpointed), or None if there are none."""
-    if appended is None:
+    """Persons whose only changes are appended rollup keys and new identifiers without history
+    (checkpointed), or None if there are none."""
+    frames: list[DataFrame] = []
+    if appended is not None:
+        frames.append(
+            appended.select(ANCHOR_TYPE, ANCHOR_VALUE)
+            .distinct()
+            .join(person_anchors(identity_map), [ANCHOR_TYPE, ANCHOR_VALUE])
+            .select("person_id")
+        )
+    if grown is not None:
+        frames.append(grown.select("person_id"))
+    if not frames:
         return None
+    candidates = frames[0] if len(frames) == 1 else frames[0].unionByName(frames[1])
     persons = (
-        appended.select(ANCHOR_TYPE, ANCHOR_VALUE)
-        .distinct()
-        .join(person_anchors(identity_map), [ANCHOR_TYPE, ANCHOR_VALUE])
-        .select("person_id")
-        .distinct()
+        candidates.distinct()
         .join(rebuilt, "person_id", "left_anti")
         .join(previous.select("person_id"), "person_id", "left_semi")  # new persons are rebuilt anyway
         .localCheckpoint()
