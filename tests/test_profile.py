@@ -361,14 +361,15 @@ def test_stage_late_events_merges_splits_windows_and_full_rebuild(ctx) -> None: 
     assert _by_key(store.read("gold.profiles"), "person_id") == incremental_d8
 
     # An order arrives for day 9 but the profile stage does not run that day: day 10 picks it up.
-    # On day 10 the anonymous C searches again, the second time on a new device: new events and
-    # an identifier without history only, so C's new rollups are merged into C's stored profile
-    # and C's identifier columns recomputed, instead of C being aggregated again. B (an order:
-    # order days feed the repurchase cycle) and Z (its day-3 row left the 7-day window) are
-    # aggregated again.
+    # On day 10 the anonymous C searches again, then on a new device, and orders as a guest: new
+    # rows and an identifier without history only, so C's new rollups are merged into C's stored
+    # profile (the order day joins the stored order days) and C's identifier columns are
+    # recomputed, instead of C being aggregated again. B and Z (rows of days 2 and 3 left the
+    # 7-day window) are aggregated again.
     d9, d10 = d8 + timedelta(days=1), d8 + timedelta(days=2)
     store.write("silver.orders", _silver(spark, ORDERS, [
         _order("o9", t(d9, 12), {"member_id": "m1"}, d9, "30.00"),
+        _order("o10", t(d10, 12), {"cookie": "c1"}, d10, "80.00"),
     ]), mode="append", partition_by=["event_date"])  # fmt: skip
     store.write("silver.events", _silver(spark, EVENTS, [
         _event("e10", t(d10, 11), {"cookie": "c1"}, d10, "search", search_query="Penguins"),
@@ -386,8 +387,9 @@ def test_stage_late_events_merges_splits_windows_and_full_rebuild(ctx) -> None: 
     c = incremental_d10[("C",)]
     assert (c["searches"], c["page_views"], c["active_days"], c["search_terms"]) == (2, 1, 2, ["penguins", "南极"])
     assert (c["id_types"], c["identifiers"], c["is_known"]) == (["cookie", "device_id"], 2, False)
+    assert (c["orders"], c["order_dates"], c["lifecycle_stage"]) == (1, [d10], "new")
     assert (c["last_7d"]["searches"], c["last_7d"]["active_days"], c["last_30d"]["searches"]) == (1, 1, 2)
-    assert (c["first_seen"], c["last_seen"], c["last_channel"]) == (t(D1, 9.2), t(d10, 11.1), "web")
+    assert (c["first_seen"], c["last_seen"], c["last_channel"]) == (t(D1, 9.2), t(d10, 12), "web")  # the order
     # The rollups are rewritten (as by OPTIMIZE) and vacuumed with no retention: the version
     # the snapshot was built from is gone, so a rerun rebuilds in full (and says why) instead
     # of failing; that full rebuild must equal the incremental result.
@@ -473,26 +475,26 @@ def test_identity_changes_mark_persons_who_only_gained_identifiers_since_the_sna
     assert identity_changes(now.drop("first_run"), previous, d0).where("grown").isEmpty()
 
 
-def test_rollup_changes_mark_only_new_mergeable_keys_after_the_snapshot_as_appended(spark) -> None:  # type: ignore[no-untyped-def]
+def test_rollup_changes_mark_only_new_keys_after_the_snapshot_as_appended(spark) -> None:  # type: ignore[no-untyped-def]
     from cdp_spark.profile.incremental import rollup_changes
 
     d0, d1 = date(2025, 3, 1), date(2025, 3, 2)
-    before = [_rollup("m1", d0, searches=1), _rollup("m2", d0), _rollup("m3", d0)]
+    before = [_rollup("m1", d0, searches=1), _rollup("m2", d0), _rollup("m3", d0), _rollup("m6", d1)]
     after = [
         _rollup("m1", d0, searches=1),  # unchanged: not listed
         _rollup("m2", d0, searches=5),  # changed
         _rollup("m4", d0),  # new but on the snapshot's own day (late): not appended
         _rollup("m5", d1, events=2, channels={"web": 2}),  # new, after the snapshot: appended
-        _rollup("m6", d1, orders=1, revenue=Decimal("9.00")),  # new with an order: not appended
-        _rollup("m7", d1, consent_events=[_consent("email", "granted", 2)]),  # a consent: not appended
-        _rollup("m8", d1, wechat_state={"at": datetime(2025, 3, 2, 8), "following": True}),  # WeChat: not
+        _rollup("m6", d1, orders=1, revenue=Decimal("9.00")),  # after the snapshot but changed: not appended
+        _rollup("m7", d1, consent_events=[_consent("email", "granted", 2)]),  # new consent: appended
+        _rollup("m8", d1, wechat_state={"at": datetime(2025, 3, 2, 8), "following": True}),  # appended
         _rollup("m9", date(2025, 3, 5), events=1),  # after the run date: not appended
     ]  # m3 vanished: changed
     got = rollup_changes(
         spark.createDataFrame(before, ROLLUP_SCHEMA), spark.createDataFrame(after, ROLLUP_SCHEMA), d0, d1
     )
     assert {r.anchor_value: r.appended for r in got.collect()} == {
-        "m2": False, "m3": False, "m4": False, "m5": True, "m6": False, "m7": False, "m8": False, "m9": False,
+        "m2": False, "m3": False, "m4": False, "m5": True, "m6": False, "m7": True, "m8": True, "m9": False,
     }  # fmt: skip
 
 
@@ -509,11 +511,17 @@ def test_merging_new_rows_into_a_stored_profile_equals_aggregating_all_rows(spar
         _rollup("m3", date(2025, 6, 27), events=1, channels={"web": 1}),  # no new rows, a new cookie
     ]  # fmt: skip
     at = datetime(2025, 6, 30, 23)
+    wechat = lambda day, following: {"at": datetime(2025, 6, day, 8), "following": following}  # noqa: E731
+    old[1]["consent_events"] = [_consent("email", "granted", 25), _consent("sms", "granted", 25)]
+    old[1]["wechat_state"] = wechat(25, True)
     new = [
+        # an order (the repurchase cycle takes the new gap), an e-mail withdrawal, a WeChat unfollow
         _rollup("m1", d1, events=3, channels={"web": 1, "email": 2}, search_terms=["a", "c"], searches=2,
                 viewed_products={"sku1": 2}, stores={"s2": 2}, satisfaction_sum=2, satisfaction_n=1,
-                last_channel="email", first_seen=at, last_seen=at),
-        _rollup("m2", d1, events=1, channels={"app": 1}, traveler_ages=[3, 7], permissions_declined=["location"]),
+                last_channel="email", first_seen=at, last_seen=at, orders=1, revenue=Decimal("40.00"), items=2,
+                consent_events=[_consent("email", "withdrawn", 30)], wechat_state=wechat(30, False)),
+        _rollup("m2", d1, events=1, channels={"app": 1}, traveler_ages=[3, 7], permissions_declined=["location"],
+                wechat_state=wechat(30, True)),
     ]  # fmt: skip
     pairs = [("member_id", "m1", "P1"), ("member_id", "m2", "P2"), ("member_id", "m3", "P3")]
     ids, ids_now = _identity_map(spark, pairs), _identity_map(spark, [*pairs, ("cookie", "k3", "P3")])
@@ -525,7 +533,10 @@ def test_merging_new_rows_into_a_stored_profile_equals_aggregating_all_rows(spar
     assert _by_key(merged, "person_id") == _by_key(everything, "person_id")
     p1 = _by_key(merged, "person_id")[("P1",)]
     assert (p1["last_channel"], p1["search_terms"], p1["preferred_store"]) == ("email", ["a", "b", "c"], "s2")
-    assert (p1["active_days"], p1["last_7d"]["active_days"], p1["repurchase_cycle_days"]) == (4, 2, 31.0)
+    assert (p1["active_days"], p1["last_7d"]["active_days"], p1["orders"], p1["revenue"]) == (4, 2, 3, Decimal("240.00"))
+    assert (p1["order_dates"][-1], p1["repurchase_cycle_days"]) == (d1, 30.0)  # gaps 31 and 29
+    assert (p1["consent"], p1["wechat_following"]) == ({"email": "withdrawn", "sms": "granted"}, False)
+    assert _by_key(merged, "person_id")[("P2",)]["wechat_following"] is True
     p3 = _by_key(merged, "person_id")[("P3",)]
     assert (p3["events"], p3["active_days"], p3["id_types"], p3["identifiers"]) == (1, 1, ["cookie", "member_id"], 2)
 

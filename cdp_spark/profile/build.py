@@ -119,9 +119,12 @@ def _top_keys(m: Column, k: int) -> Column:
 
 
 def _latest_per_purpose(events: Column) -> Column:
-    """purpose → status of the latest consent event (same instant: ``withdrawn`` beats ``granted``).
+    """The latest consent event per purpose, sorted by purpose, as ``array<struct<purpose,
+    status, at>>`` (same instant: ``withdrawn`` beats ``granted``).
 
-    Events are compared by time first: a withdrawal followed by a new grant is a grant.
+    Events are compared by time first: a withdrawal followed by a new grant is a grant. The
+    latest of several sets' latest events is the latest of all, which is why a stored profile
+    (``consent`` with ``consent_changed_at``) and new events merge exactly.
     """
     purposes = F.array_sort(F.array_distinct(F.transform(events, lambda e: e["purpose"])))
     latest = F.transform(
@@ -133,7 +136,50 @@ def _latest_per_purpose(events: Column) -> Column:
             )
         ),
     )
-    return F.map_from_arrays(purposes, F.transform(latest, lambda x: x["status"]))
+    return F.transform(
+        F.arrays_zip(purposes.alias("purpose"), latest.alias("latest")),
+        lambda z: F.struct(
+            z["purpose"].alias("purpose"), z["latest"]["status"].alias("status"), z["latest"]["at"].alias("at")
+        ),
+    )
+
+
+def _consent_columns(latest: Column) -> dict[str, Column]:
+    """``consent`` (purpose → status) and ``consent_changed_at`` (purpose → time) from
+    :func:`_latest_per_purpose`."""
+    purposes = F.transform(latest, lambda e: e["purpose"])
+    return {
+        "consent": F.map_from_arrays(purposes, F.transform(latest, lambda e: e["status"])),
+        "consent_changed_at": F.map_from_arrays(purposes, F.transform(latest, lambda e: e["at"])),
+    }
+
+
+def _stored_consent(consent: Column, changed_at: Column) -> Column:
+    """A stored profile's consent maps as the events they are the latest of."""
+    entries = F.coalesce(F.map_entries(consent), F.array())
+    return F.transform(
+        entries,
+        lambda e: F.struct(
+            e["key"].alias("purpose"), e["value"].alias("status"), F.try_element_at(changed_at, e["key"]).alias("at")
+        ),
+    )
+
+
+def _order_history(order_dates: Column) -> dict[str, Column]:
+    """Order columns from the sorted distinct order days (a stored list and new days merge by union)."""
+    gaps = F.array_sort(
+        F.transform(
+            F.slice(order_dates, 2, F.greatest(F.size(order_dates) - 1, F.lit(0))),
+            lambda d, i: F.datediff(d, F.try_element_at(order_dates, i + 1)),
+        )
+    )
+    return {
+        "order_dates": order_dates,
+        "first_order_date": F.try_element_at(order_dates, F.lit(1)),
+        "last_order_date": F.try_element_at(order_dates, F.lit(-1)),
+        "order_days": F.size(order_dates).cast("bigint"),
+        "repurchase_cycle_days": _median(gaps).cast("double"),
+    }
 
 
 def _window_start(as_of: date, window: int) -> Column:
@@ -172,54 +218,25 @@ def behaviour(rollups: DataFrame, anchors: DataFrame, as_of: date, config: Profi
         ),
         *windows,
     )
-    order_days = F.col("_order_days")
-    gaps = F.array_sort(
-        F.transform(
-            F.slice(order_days, 2, F.greatest(F.size(order_days) - 1, F.lit(0))),
-            lambda d, i: F.datediff(d, F.try_element_at(order_days, i + 1)),
-        )
-    )
     for days in config.windows:
         col = config.window_column(days)
         agg = agg.withColumn(
             col, F.col(col).withField("active_days", _days_after(F.col("_days"), as_of, days))
         )
-    return (
-        agg.withColumn("active_days", F.size("_days").cast("bigint"))
-        .withColumn(
-            "avg_order_value",
-            F.when(F.col("orders") > 0, (F.col("revenue") / F.col("orders")).cast(MONEY)),
-        )
-        .withColumn("first_order_date", F.try_element_at(order_days, F.lit(1)))
-        .withColumn("last_order_date", F.try_element_at(order_days, F.lit(-1)))
-        .withColumn("order_days", F.size(order_days).cast("bigint"))
-        .withColumn("repurchase_cycle_days", _median(gaps).cast("double"))
-        .withColumn("top_categories", _top_keys(F.col("category_spend"), 3))
-        .withColumn("preferred_store", F.try_element_at(_top_keys(F.col("stores"), 1), F.lit(1)))
-        .withColumn("wechat_following", F.col("_wechat.following"))
-        .withColumn(
-            "avg_satisfaction",
-            F.when(F.col("satisfaction_n") > 0, F.col("satisfaction_sum") / F.col("satisfaction_n")),
-        )
-        .withColumn("consent", _latest_per_purpose(F.col("_consents")))
-        .drop("_days", "_order_days", "_consents", "_wechat")
-    )
-
-
-def mergeable_rollup() -> Column:
-    """True for a rollup row that :func:`merge_behaviour` can add to a stored profile.
-
-    Such a row brings no order (order days feed the median repurchase cycle, which needs every
-    order day), no consent event and no WeChat state (both latest-by-time over all events, kept
-    in the profile only as their result). Everything else in a rollup is a sum, a per-key sum,
-    a distinct union, a minimum or a maximum, which a stored aggregate and new rows merge into
-    exactly what aggregating all rows gives.
-    """
-    return (
-        (F.coalesce(F.col("orders"), F.lit(0)) == 0)
-        & (F.coalesce(F.size("consent_events"), F.lit(0)) <= 0)
-        & F.col("wechat_state").isNull()
-    )
+    derived = {
+        "active_days": F.size("_days").cast("bigint"),
+        "avg_order_value": F.when(F.col("orders") > 0, (F.col("revenue") / F.col("orders")).cast(MONEY)),
+        **_order_history(F.col("_order_days")),
+        "top_categories": _top_keys(F.col("category_spend"), 3),
+        "preferred_store": F.try_element_at(_top_keys(F.col("stores"), 1), F.lit(1)),
+        "wechat_following": F.col("_wechat.following"),
+        "wechat_changed_at": F.col("_wechat.at"),
+        "avg_satisfaction": F.when(
+            F.col("satisfaction_n") > 0, F.col("satisfaction_sum") / F.col("satisfaction_n")
+        ),
+        **_consent_columns(_latest_per_purpose(F.col("_consents"))),
+    }
+    return agg.withColumns(derived).drop("_days", "_order_days", "_consents", "_wechat")
 
 
 def _merged(field: StructField, old: Column, new: Column) -> Column:
@@ -245,9 +262,12 @@ def merge_behaviour(
     """Aggregated profile columns of ``stored`` (a previous snapshot's rows) plus ``new``
     (:func:`behaviour` of rollup rows the snapshot did not hold), without reading history.
 
-    Exact when every new row is :func:`mergeable_rollup`, falls on a day after the snapshot's
-    as-of date (so day sets are disjoint and active days add up) and no row of the stored
-    aggregate left a window (the caller aggregates those persons again). A stored row without
+    Exact when every new row falls on a day after the snapshot's as-of date (so day sets are
+    disjoint and active days add up) and no row of the stored aggregate left a window (the
+    caller aggregates those persons again). Everything in a rollup merges: sums, per-key sums,
+    distinct unions, minima and maxima, and the three "latest" states through the columns that
+    keep their input: ``order_dates`` (the repurchase cycle is recomputed from the union),
+    ``consent_changed_at`` and ``wechat_changed_at``. A stored row without
     new rows keeps its behaviour. Golden record columns are kept: the caller merges only
     persons whose candidates did not change. Identity columns are kept too, or recomputed from
     ``identity_map`` (all rows of the stored persons) for persons who gained identifiers that
@@ -273,6 +293,28 @@ def merge_behaviour(
         cols[w] = F.struct(*[_merged(f, old(w)[f.name], cur(w)[f.name]).alias(f.name) for f in WINDOW_STRUCT.fields])
     orders, revenue = cols["orders"], cols["revenue"]
     cols["avg_order_value"] = F.when(orders > 0, (revenue / orders).cast(MONEY))
+    no_dates = F.array().cast("array<date>")
+    cols.update(
+        _order_history(union_sorted(F.array(F.coalesce(old("order_dates"), no_dates), cur("order_dates"))))
+    )
+    cols.update(
+        _consent_columns(
+            _latest_per_purpose(
+                F.concat(
+                    _stored_consent(old("consent"), old("consent_changed_at")),
+                    _stored_consent(cur("consent"), cur("consent_changed_at")),
+                )
+            )
+        )
+    )
+    wechat_old = F.struct(old("wechat_changed_at").alias("at"), old("wechat_following").alias("following"))
+    wechat_new = F.struct(cur("wechat_changed_at").alias("at"), cur("wechat_following").alias("following"))
+    wechat = (
+        F.when(cur("wechat_changed_at").isNull(), wechat_old)
+        .when(old("wechat_changed_at").isNull(), wechat_new)
+        .otherwise(F.greatest(wechat_old, wechat_new))
+    )
+    cols["wechat_following"], cols["wechat_changed_at"] = wechat["following"], wechat["at"]
     cols["top_categories"] = _top_keys(cols["category_spend"], 3)
     cols["preferred_store"] = F.try_element_at(_top_keys(cols["stores"], 1), F.lit(1))
     n_sat = cols["satisfaction_n"]

@@ -27,8 +27,9 @@ read (recorded in ``ops.profile_builds``); order lines change only with their or
 order's keys cover them.
 
 A person touched by rule 1 only through *appended* keys (:func:`rollup_changes`: keys without a
-row before, on days after ``D0``, bringing no order, consent or WeChat state) is not aggregated
-again: :func:`cdp_spark.profile.build.merge_behaviour` adds the aggregate of the new rows to the
+row before, on days after ``D0``), and perhaps by rule 4 only through identifiers new to the
+person that held no rows before (:func:`identity_changes`), is not aggregated again:
+:func:`cdp_spark.profile.build.merge_behaviour` adds the aggregate of the new rows to the
 stored row. Everyone else keeps their row; :func:`cdp_spark.profile.build.finalise_profiles` then
 recomputes the date- and population-dependent columns (age, recency, RFM cut points,
 lifecycle, catalogue categories) for all persons. ``tests/test_profile.py`` checks the result
@@ -57,7 +58,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from cdp_spark.profile.build import mergeable_rollup, person_anchors
+from cdp_spark.profile.build import person_anchors
 from cdp_spark.profile.rollups import with_anchor
 from cdp_spark.profile.schema import ANCHOR_TYPE, ANCHOR_VALUE, ROLLUP_KEY, profile_schema
 
@@ -241,25 +242,22 @@ def rollup_changes(before: DataFrame, after: DataFrame, as_of: date, run_date: d
     """``(anchor_type, anchor_value, event_date, appended)`` of every rollup key whose row differs
     between two versions of the same keys.
 
-    ``appended``: the key had no row before, its day lies in ``(as_of, run_date]`` and its row
-    is :func:`~cdp_spark.profile.build.mergeable_rollup`: a person whose only changes are such
-    keys can have the new rows merged into the stored profile instead of being aggregated again.
-    Any other difference (a row that changed or vanished, an order, a consent) is not appended.
+    ``appended``: the key had no row before and its day lies in ``(as_of, run_date]``: a person
+    whose only changes are such keys can have the new rows merged into the stored profile
+    (:func:`~cdp_spark.profile.build.merge_behaviour`) instead of being aggregated again. Any
+    other difference (a row that changed or vanished, a late row) is not appended.
     """
     key = list(ROLLUP_KEY)
     old = row_digests(before, key, F.lit(True).alias("_old"))
-    new = row_digests(after, key, mergeable_rollup().alias("_mergeable"))
+    new = row_digests(after, key, F.lit(True).alias("_new"))
     day = F.col("event_date")
     per_key = (
         old.join(new, [*key, "_digest"], "full_outer")
-        .where(F.col("_old").isNull() | F.col("_mergeable").isNull())  # in one version only
+        .where(F.col("_old").isNull() | F.col("_new").isNull())  # in one version only
         .groupBy(*key)  # a key whose row changed has two rows here: old digest, new digest
-        .agg(
-            F.max(F.col("_old").isNotNull()).alias("_had_row"),
-            F.min(F.coalesce(F.col("_mergeable"), F.lit(False))).alias("_mergeable"),
-        )
+        .agg(F.max(F.col("_old").isNotNull()).alias("_had_row"))
     )
-    appended = ~F.col("_had_row") & F.col("_mergeable") & (day > F.lit(as_of)) & (day <= F.lit(run_date))
+    appended = ~F.col("_had_row") & (day > F.lit(as_of)) & (day <= F.lit(run_date))
     return per_key.select(*key, appended.alias("appended"))
 
 

@@ -191,11 +191,16 @@ BEHAVIOUR: tuple[StructField, ...] = (
     _f("last_order_date", _D),
     _f("order_days", _L),
     _f("repurchase_cycle_days", _F),  # median days between distinct order days; null below 2
+    # the distinct order days, sorted: what the cycle is the median of, and what lets a night
+    # merge a new order into a stored profile (also a feature in its own right)
+    _f("order_dates", ArrayType(_D, True)),
     _f("top_categories", _STRS),  # up to 3, by spend
     _f("preferred_store", _S),
     _f("wechat_following", _B),  # null: never followed or unfollowed
+    _f("wechat_changed_at", _T),  # time of that latest follow or unfollow
     _f("avg_satisfaction", _F),
     _f("consent", MapType(StringType(), StringType(), True)),  # purpose -> granted | withdrawn
+    _f("consent_changed_at", MapType(StringType(), _T, True)),  # purpose -> time of that latest event
 )
 
 RFM: tuple[StructField, ...] = (
