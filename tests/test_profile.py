@@ -350,13 +350,10 @@ def test_stage_late_events_merges_splits_windows_and_full_rebuild(ctx) -> None: 
     assert _by_key(store.read("gold.profiles"), "person_id") == incremental_d3
 
     # A week after D1, with no new data: D1 leaves the 7-day window. Only the persons with D1
-    # rollups (B and C) change: their windows are recomputed from their last days' rollups and
-    # the rest of the row is kept (merged, not aggregated again); Z keeps its row, but its
-    # recency moves on.
+    # rollups (B and C) are aggregated again; Z keeps its row, but its recency moves on.
     d8 = D1 + timedelta(days=7)
     res = _run(ctx, d8)
-    assert (res.metrics["mode"], res.metrics["persons_rebuilt"], res.metrics["persons_merged"]) == ("incremental", 0, 2)
-    assert res.metrics["persons_merged_windows_recomputed"] == 2
+    assert (res.metrics["mode"], res.metrics["persons_rebuilt"]) == ("incremental", 2)
     incremental_d8 = _by_key(store.read("gold.profiles"), "person_id")
     assert (incremental_d8[("C",)]["searches"], incremental_d8[("C",)]["last_7d"]["searches"]) == (1, 0)
     assert incremental_d8[("Z",)]["as_of_date"] == d8
@@ -367,8 +364,8 @@ def test_stage_late_events_merges_splits_windows_and_full_rebuild(ctx) -> None: 
     # On day 10 the anonymous C searches again, then on a new device, and orders as a guest: new
     # rows and an identifier without history only, so C's new rollups are merged into C's stored
     # profile (the order day joins the stored order days) and C's identifier columns are
-    # recomputed, instead of C being aggregated again. B (a new order) and Z are merged too,
-    # with their 7-day windows recomputed (rows of days 2 and 3 left them).
+    # recomputed, instead of C being aggregated again. B and Z (rows of days 2 and 3 left the
+    # 7-day window) are aggregated again.
     d9, d10 = d8 + timedelta(days=1), d8 + timedelta(days=2)
     store.write("silver.orders", _silver(spark, ORDERS, [
         _order("o9", t(d9, 12), {"member_id": "m1"}, d9, "30.00"),
@@ -383,8 +380,8 @@ def test_stage_late_events_merges_splits_windows_and_full_rebuild(ctx) -> None: 
     _write_identity(ctx, identity_d10)
     res = _run(ctx, d10)
     assert (res.metrics["mode"], res.metrics["days_rolled_up"]) == ("incremental", 2)
-    assert (res.metrics["persons_rebuilt"], res.metrics["persons_merged"]) == (0, 3)
-    assert (res.metrics["persons_merged_new_identifiers"], res.metrics["persons_merged_windows_recomputed"]) == (1, 2)
+    assert (res.metrics["persons_rebuilt"], res.metrics["persons_merged"]) == (2, 1)
+    assert res.metrics["persons_merged_new_identifiers"] == 1
     incremental_d10 = _by_key(store.read("gold.profiles"), "person_id")
     assert incremental_d10[("B",)]["orders"] == 3
     c = incremental_d10[("C",)]
@@ -417,15 +414,14 @@ def test_stage_late_events_merges_splits_windows_and_full_rebuild(ctx) -> None: 
     assert _by_key(store.read("gold.profiles"), "person_id") == incremental_d11
 
 
-def test_left_windows_are_the_days_up_to_the_snapshot_that_left_each_window() -> None:
-    from cdp_spark.profile.incremental import left_windows
+def test_window_days_are_days_entering_the_range_or_leaving_a_window() -> None:
+    from cdp_spark.profile.incremental import window_days
 
     d = date
-    got = left_windows(previous_as_of=d(2025, 3, 1), run_date=d(2025, 3, 2), windows=[7, 30])
-    assert got == {7: [d(2025, 2, 23)], 30: [d(2025, 1, 31)]}
-    # a skipped night: two days left the 7-day window; days after the snapshot are new rows' business
-    assert left_windows(d(2025, 3, 1), d(2025, 3, 3), [7, 1]) == {7: [d(2025, 2, 23), d(2025, 2, 24)], 1: [d(2025, 3, 1)]}
-    assert left_windows(d(2025, 3, 2), d(2025, 3, 2), [7]) == {}  # rerun of the same date
+    got = window_days(previous_as_of=d(2025, 3, 1), run_date=d(2025, 3, 2), windows=[7, 30])
+    # entered the as-of range; left the 7- and 30-day windows
+    assert got == [d(2025, 1, 31), d(2025, 2, 23), d(2025, 3, 2)]
+    assert window_days(d(2025, 3, 2), d(2025, 3, 2), [7]) == []  # rerun of the same date
 
 
 def test_changed_anchors_compare_row_contents_not_row_order(spark) -> None:  # type: ignore[no-untyped-def]

@@ -152,16 +152,14 @@ def reusable_base(
     )
 
 
-def left_windows(previous_as_of: date, run_date: date, windows: Sequence[int]) -> dict[int, list[date]]:
-    """Per behaviour window, the days up to ``previous_as_of`` that left it since then
-    (``(D0 - w, D - w]``); windows that lost no such day are left out."""
-    out: dict[int, list[date]] = {}
-    for w in sorted(set(windows)):
-        days = [previous_as_of - timedelta(days=w - k) for k in range(1, (run_date - previous_as_of).days + 1)]
-        days = [d for d in days if d <= previous_as_of]
-        if days:
-            out[w] = days
-    return out
+def window_days(previous_as_of: date, run_date: date, windows: Sequence[int]) -> list[date]:
+    """Days that entered the as-of range or left a behaviour window since ``previous_as_of``."""
+    out: set[date] = set()
+    for k in range(1, (run_date - previous_as_of).days + 1):
+        day = previous_as_of + timedelta(days=k)
+        out.add(day)  # entered the as-of range
+        out.update(day - timedelta(days=w) for w in windows)  # left window w
+    return sorted(out)
 
 
 def touched_keys(

@@ -45,12 +45,12 @@ from cdp_spark.profile.incremental import (
     config_fingerprint,
     fresh_identifiers,
     identity_changes,
-    left_windows,
     persons_to_rebuild,
     reusable_base,
     rollup_changes,
     touched_keys,
     unresolved_anchors,
+    window_days,
 )
 from cdp_spark.profile.rollups import (
     ANCHORED_TABLES,
@@ -494,18 +494,18 @@ def _incremental(
         before, after = _rows_on(ctx, CANDIDATES, days, base.candidates_version), _rows_on(ctx, CANDIDATES, days)
         changed.append(changed_anchors(_keyed(before, keys), _keyed(after, keys)))
     entered = [base.as_of + timedelta(days=k) for k in range(1, (run_date - base.as_of).days + 1)]
+    left = [d for d in window_days(base.as_of, run_date, config.windows) if d <= base.as_of]
     if entered:  # rule 2: rows the base held beyond its as-of date (newer rows are rule 1's)
         changed.append(_rows_on(ctx, ROLLUPS, entered, base.rollups_version))
         changed.append(_rows_on(ctx, CANDIDATES, entered, base.candidates_version))
-    # rule 3: rows on days that left a behaviour window (the golden record has none); such a
-    # person's windows are recomputed from recent rollups, the rest of the row is merged
-    windowed = _windowed(ctx, left_windows(base.as_of, run_date, config.windows), identity_map)
+    if left:  # rule 3: rows on days that left a behaviour window (the golden record has none)
+        changed.append(_rows_on(ctx, ROLLUPS, left))
     identity = identity_changes(identity_map, base.profiles, base.as_of).localCheckpoint()  # rule 4
     grown = _grown_without_history(ctx, base, identity, identity_map, run_date)
     if grown is not None:
         identity = identity.join(grown, "person_id", "left_anti")
     persons = persons_to_rebuild(changed, identity_map, identity).localCheckpoint()
-    merging = _merging(appended, grown, windowed, identity_map, persons, base.profiles)
+    merging = _merging(appended, grown, identity_map, persons, base.profiles)
     laps.lap("persons_to_rebuild")
     rebuilt = aggregate_profiles(
         store.read(ROLLUPS),
@@ -524,93 +524,19 @@ def _incremental(
         ids = identity_map.join(merging, "person_id", "left_semi")
         stored = base.profiles.join(merging, "person_id", "left_semi")
         new = behaviour(new_rows, person_anchors(ids), run_date, config)
-        merged = merge_behaviour(stored, new, config, identity_map=ids)
-        if windowed is not None:
-            recomputed = windowed.join(merging, "person_id", "left_semi")
-            merged = _recent_windows(ctx, merged, recomputed, ids, base.as_of, run_date, config)
-        parts.append(merged)
+        parts.append(merge_behaviour(stored, new, config, identity_map=ids))
         untouched = untouched.join(merging, "person_id", "left_anti")
     parts.append(untouched.select(*aggregated_columns(config)))
     aggregated = parts[0]
     for part in parts[1:]:
         aggregated = aggregated.unionByName(part)
     profiles = finalise_profiles(aggregated, run_date, config, catalogue=catalogue)
-    counts = {
-        "persons_rebuilt": persons.count(),
-        "persons_merged": 0,
-        "persons_merged_new_identifiers": 0,
-        "persons_merged_windows_recomputed": 0,
-    }
+    counts = {"persons_rebuilt": persons.count(), "persons_merged": 0, "persons_merged_new_identifiers": 0}
     if merging is not None:
         counts["persons_merged"] = merging.count()
-        for key, some in (("persons_merged_new_identifiers", grown), ("persons_merged_windows_recomputed", windowed)):
-            if some is not None:
-                counts[key] = merging.join(some, "person_id", "left_semi").count()
+        if grown is not None:
+            counts["persons_merged_new_identifiers"] = merging.join(grown, "person_id", "left_semi").count()
     return profiles.localCheckpoint(), counts
-
-
-def _windowed(ctx: CdpContext, leaving: dict[int, list[date]], identity_map: DataFrame) -> DataFrame | None:
-    """``(person_id, _window)``: persons with rollups on a day that left a behaviour window,
-    with the widest such window (checkpointed), or None if there are none."""
-    if not leaving:
-        return None
-    frames = [
-        _rows_on(ctx, ROLLUPS, days).select(ANCHOR_TYPE, ANCHOR_VALUE, F.lit(w).alias("_window"))
-        for w, days in leaving.items()
-    ]
-    rows = frames[0]
-    for frame in frames[1:]:
-        rows = rows.unionByName(frame)
-    out = (
-        rows.join(person_anchors(identity_map), [ANCHOR_TYPE, ANCHOR_VALUE])
-        .groupBy("person_id")
-        .agg(F.max("_window").alias("_window"))
-        .localCheckpoint()
-    )
-    return out if not out.isEmpty() else None
-
-
-def _recent_windows(
-    ctx: CdpContext,
-    merged: DataFrame,
-    windowed: DataFrame,
-    identity_map: DataFrame,
-    as_of: date,
-    run_date: date,
-    config: ProfileConfig,
-) -> DataFrame:
-    """``merged`` with every window up to a person's ``_window`` recomputed from their recent rollups.
-
-    A window that lost a day cannot be merged (a distinct set cannot forget a day's terms), but
-    it only needs its own days: the rows after ``as_of - _window`` hold every day of each window
-    up to ``_window`` as of ``run_date``, and the day that left (so every such person has a row
-    there). Wider windows lost nothing and stay as merged. Costs the recent days' rollups of
-    these persons instead of their whole history.
-    """
-    widest = windowed.agg(F.max("_window")).first()
-    if widest is None or widest[0] is None:
-        return merged
-    start = as_of - timedelta(days=int(widest[0]))
-    days = [start + timedelta(days=k) for k in range(1, (run_date - start).days + 1)]
-    anchors = person_anchors(identity_map).join(windowed, "person_id")
-    rows = (
-        _rows_on(ctx, ROLLUPS, days)
-        .join(anchors.select(ANCHOR_TYPE, ANCHOR_VALUE, "_window"), [ANCHOR_TYPE, ANCHOR_VALUE])
-        .where(F.datediff(F.lit(as_of), F.col("event_date")) < F.col("_window"))
-        .drop("_window")
-    )
-    columns = [config.window_column(w) for w in config.windows]
-    recent = behaviour(rows, anchors.drop("_window"), run_date, config).select(
-        "person_id", *[F.col(c).alias(f"_recent_{c}") for c in columns]
-    )
-    out = merged.join(recent, "person_id", "left").join(windowed, "person_id", "left")
-    picked = {
-        config.window_column(w): F.when(F.col("_window") >= w, F.col(f"_recent_{config.window_column(w)}")).otherwise(
-            F.col(config.window_column(w))
-        )
-        for w in config.windows
-    }
-    return out.select(*[picked.get(c, F.col(c)).alias(c) for c in merged.columns])
 
 
 def _grown_without_history(
@@ -644,13 +570,12 @@ def _grown_without_history(
 def _merging(
     appended: DataFrame | None,
     grown: DataFrame | None,
-    windowed: DataFrame | None,
     identity_map: DataFrame,
     rebuilt: DataFrame,
     previous: DataFrame,
 ) -> DataFrame | None:
-    """Persons whose only changes are appended rollup keys, new identifiers without history and
-    days that left a window (checkpointed), or None if there are none."""
+    """Persons whose only changes are appended rollup keys and new identifiers without history
+    (checkpointed), or None if there are none."""
     frames: list[DataFrame] = []
     if appended is not None:
         frames.append(
@@ -659,12 +584,11 @@ def _merging(
             .join(person_anchors(identity_map), [ANCHOR_TYPE, ANCHOR_VALUE])
             .select("person_id")
         )
-    frames += [some.select("person_id") for some in (grown, windowed) if some is not None]
+    if grown is not None:
+        frames.append(grown.select("person_id"))
     if not frames:
         return None
-    candidates = frames[0]
-    for frame in frames[1:]:
-        candidates = candidates.unionByName(frame)
+    candidates = frames[0] if len(frames) == 1 else frames[0].unionByName(frames[1])
     persons = (
         candidates.distinct()
         .join(rebuilt, "person_id", "left_anti")
