@@ -51,6 +51,13 @@ def person_anchors(identity_map: DataFrame) -> DataFrame:
     ).distinct()
 
 
+def identifier_hash() -> Column:
+    """64-bit hash of an identity-map row's ``(id_type, id_value)``; XOR over a person's rows is
+    their ``identity_fingerprint`` (order-independent, and a difference of two fingerprints is
+    the XOR of the identifiers that joined or left)."""
+    return F.xxhash64("id_type", "id_value")
+
+
 def person_identifiers(identity_map: DataFrame, config: ProfileConfig) -> DataFrame:
     """Identifier summary per person, with an order-independent fingerprint of the identifier set.
 
@@ -62,7 +69,7 @@ def person_identifiers(identity_map: DataFrame, config: ProfileConfig) -> DataFr
         F.array_sort(F.collect_set("id_type")).alias("id_types"),
         F.count(F.lit(1)).alias("identifiers"),
         F.max(F.col("id_type").isin(config.known_id_types)).alias("is_known"),
-        F.bit_xor(F.xxhash64("id_type", "id_value")).alias("identity_fingerprint"),
+        F.bit_xor(identifier_hash()).alias("identity_fingerprint"),
     )
 
 

@@ -58,7 +58,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from cdp_spark.profile.build import person_anchors
+from cdp_spark.profile.build import identifier_hash, person_anchors
 from cdp_spark.profile.rollups import with_anchor
 from cdp_spark.profile.schema import ANCHOR_TYPE, ANCHOR_VALUE, ROLLUP_KEY, profile_schema
 
@@ -272,7 +272,7 @@ def identity_changes(identity_map: DataFrame, previous: DataFrame, as_of: date) 
     (:func:`fresh_identifiers`: an identifier moved over from another person brings history).
     An identity map without ``first_run`` marks nobody as grown.
     """
-    hashed = F.xxhash64("id_type", "id_value")
+    hashed = identifier_hash()  # as person_identifiers computes the fingerprint
     fresh: Column = F.lit(None).cast("bigint")
     if "first_run" in identity_map.columns:
         fresh = F.when(F.col("first_run") > F.lit(as_of), hashed)
