@@ -517,7 +517,7 @@ def _incremental(
     parts = [rebuilt]
     untouched = base.profiles.join(persons, "person_id", "left_anti")
     if merging is not None:
-        if appended is not None:  # appended keys lie after the snapshot: only those days are read
+        if appended is not None and entered:  # appended keys lie after the snapshot: only those days are read
             new_rows = _rows_on(ctx, ROLLUPS, entered).join(appended, list(ROLLUP_KEY), "left_semi")
         else:  # new identifiers without any new row
             new_rows = ctx.spark.createDataFrame([], ROLLUP_SCHEMA)
