@@ -118,8 +118,8 @@ def _months(days: Sequence[date]) -> list[PartitionFilter]:
 
 
 def _rows_on(ctx: CdpContext, table: str, days: Sequence[date], version: int | None = None) -> DataFrame:
-    """Rollup or candidate rows of ``days`` (at ``version``, default latest)."""
-    df = ctx.store.read(table, version=version, partition_filters=_months(days))
+    """Rollup or candidate rows of ``days`` (at ``version``, default latest); none for no days."""
+    df = ctx.store.read(table, version=version, partition_filters=_months(days) if days else None)
     return df.where(F.col("event_date").isin(list(days)))
 
 
@@ -517,7 +517,7 @@ def _incremental(
     parts = [rebuilt]
     untouched = base.profiles.join(persons, "person_id", "left_anti")
     if merging is not None:
-        if appended is not None and entered:  # appended keys lie after the snapshot: only those days are read
+        if appended is not None:  # appended keys lie after the snapshot: only those days are read
             new_rows = _rows_on(ctx, ROLLUPS, entered).join(appended, list(ROLLUP_KEY), "left_semi")
         else:  # new identifiers without any new row
             new_rows = ctx.spark.createDataFrame([], ROLLUP_SCHEMA)
