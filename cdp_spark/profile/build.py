@@ -15,7 +15,7 @@ from pyspark.sql import Column, Window
 from pyspark.sql import functions as F
 
 from cdp_spark.profile.config import ATTRIBUTE_GROUPS, ProfileConfig
-from cdp_spark.profile.rollups import merge_measures, sum_count_maps, sum_money_maps, union_sorted
+from cdp_spark.profile.rollups import merge_measures, merge_rule, sum_count_maps, union_sorted
 from cdp_spark.profile.schema import (
     ANCHOR_TYPE,
     ANCHOR_VALUE,
@@ -27,7 +27,6 @@ from cdp_spark.profile.schema import (
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
-    from pyspark.sql.types import StructField
 
 #: The standard RFM segments on the recency × frequency grid (first match wins).
 RFM_SEGMENTS: tuple[tuple[str, str], ...] = (
@@ -246,23 +245,6 @@ def behaviour(rollups: DataFrame, anchors: DataFrame, as_of: date, config: Profi
     return agg.withColumns(derived).drop("_days", "_order_days", "_consents", "_wechat")
 
 
-def _merged(field: StructField, old: Column, new: Column) -> Column:
-    """One measure of a stored aggregate and of new rows, merged by the rule of :func:`merge_measures`."""
-    dtype = field.dataType
-    name = dtype.simpleString()
-    if name == "bigint":
-        return (F.coalesce(old, F.lit(0)) + F.coalesce(new, F.lit(0))).cast("bigint")
-    if name == "decimal(18,2)":
-        zero = F.lit(0).cast(MONEY)
-        return (F.coalesce(old, zero) + F.coalesce(new, zero)).cast(MONEY)
-    if name.startswith("map<"):
-        both = F.array(F.coalesce(old, F.create_map().cast(dtype)), F.coalesce(new, F.create_map().cast(dtype)))
-        return sum_count_maps(both) if name == "map<string,bigint>" else sum_money_maps(both)
-    if name.startswith("array<"):
-        return union_sorted(F.array(F.coalesce(old, F.array().cast(dtype)), F.coalesce(new, F.array().cast(dtype))))
-    raise TypeError(f"no merge rule for measure {field.name} of type {name}")  # pragma: no cover
-
-
 def merge_behaviour(
     stored: DataFrame, new: DataFrame, config: ProfileConfig, identity_map: DataFrame | None = None
 ) -> DataFrame:
@@ -294,10 +276,12 @@ def merge_behaviour(
         )["channel"],
     }
     for f in MEASURES:
-        cols[f.name] = _merged(f, old(f.name), cur(f.name))
+        cols[f.name] = merge_rule(f)[1](old(f.name), cur(f.name))
     for days in config.windows:
         w = config.window_column(days)
-        cols[w] = F.struct(*[_merged(f, old(w)[f.name], cur(w)[f.name]).alias(f.name) for f in WINDOW_STRUCT.fields])
+        cols[w] = F.struct(
+            *[merge_rule(f)[1](old(w)[f.name], cur(w)[f.name]).alias(f.name) for f in WINDOW_STRUCT.fields]
+        )
     orders, revenue = cols["orders"], cols["revenue"]
     cols["avg_order_value"] = F.when(orders > 0, (revenue / orders).cast(MONEY))
     no_dates = F.array().cast("array<date>")

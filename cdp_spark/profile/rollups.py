@@ -14,7 +14,7 @@ merges them with the same merge expressions that later merge days into profiles.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from pyspark.sql import Column
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from datetime import date
 
     from pyspark.sql import DataFrame
+    from pyspark.sql.types import StructField
 
     from cdp_spark.identity.config import IdentityConfig
     from cdp_spark.profile.config import ProfileConfig
@@ -126,35 +127,49 @@ def union_sorted(arrays: Column) -> Column:
     return F.array_sort(F.array_distinct(F.flatten(arrays)))
 
 
+#: A measure's merge rule in its two forms: over the rows of a ``groupBy``, and over two partial
+#: values (a stored profile's and new rows'). One table for both, so they cannot drift apart.
+MergeRule = tuple[Callable[[Column], Column], Callable[[Column, Column], Column]]
+
+
+def merge_rule(field: StructField) -> MergeRule:
+    """The associative, commutative rule that merges ``field`` (one of :data:`MEASURES`)."""
+    dtype = field.dataType
+    name = dtype.simpleString()
+    if name in ("bigint", "decimal(18,2)"):
+        zero = F.lit(0).cast(dtype)
+        return (
+            lambda c: F.coalesce(F.sum(c), zero).cast(dtype),
+            lambda a, b: (F.coalesce(a, zero) + F.coalesce(b, zero)).cast(dtype),
+        )
+    if name in ("map<string,bigint>", "map<string,decimal(18,2)>"):
+        add = sum_count_maps if name == "map<string,bigint>" else sum_money_maps
+        empty_map = F.create_map().cast(dtype)
+        return (
+            lambda c: add(F.collect_list(c)),
+            lambda a, b: add(F.array(F.coalesce(a, empty_map), F.coalesce(b, empty_map))),
+        )
+    if name.startswith("array<"):
+        empty_array = F.array().cast(dtype)
+        return (
+            lambda c: union_sorted(F.collect_list(c)),
+            lambda a, b: union_sorted(F.array(F.coalesce(a, empty_array), F.coalesce(b, empty_array))),
+        )
+    raise TypeError(f"no merge rule for measure {field.name} of type {name}")
+
+
 def merge_measures(keep: Column | None = None, exclude: Sequence[str] = ()) -> list[Column]:
     """Aggregate expressions merging :data:`MEASURES` of many rows into one (for ``groupBy``).
 
     ``keep``: only rows where it is true take part (behaviour windows); the others count as
-    empty. Every measure is merged by an associative, commutative rule, so the order and
-    grouping of partials never changes the result.
+    empty. Every measure is merged by its :func:`merge_rule`, so the order and grouping of
+    partials never changes the result.
     """
-
-    def only(col: str) -> Column:
-        return F.col(col) if keep is None else F.when(keep, F.col(col))
-
     out: list[Column] = []
     for field in MEASURES:
-        name, dtype = field.name, field.dataType.simpleString()
-        if name in exclude:
-            continue
-        if dtype == "bigint":
-            expr = F.coalesce(F.sum(only(name)), F.lit(0)).cast("bigint")
-        elif dtype == "decimal(18,2)":
-            expr = F.coalesce(F.sum(only(name)), F.lit(0)).cast(MONEY)
-        elif dtype == "map<string,bigint>":
-            expr = sum_count_maps(F.collect_list(only(name)))
-        elif dtype == "map<string,decimal(18,2)>":
-            expr = sum_money_maps(F.collect_list(only(name)))
-        elif dtype.startswith("array<"):
-            expr = union_sorted(F.collect_list(only(name)))
-        else:  # pragma: no cover - guarded by tests over MEASURES
-            raise TypeError(f"no merge rule for measure {name} of type {dtype}")
-        out.append(expr.alias(name))
+        if field.name not in exclude:
+            rows = F.col(field.name) if keep is None else F.when(keep, F.col(field.name))
+            out.append(merge_rule(field)[0](rows).alias(field.name))
     return out
 
 
