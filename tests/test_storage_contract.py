@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from datetime import date, datetime, timezone
+from pathlib import Path
 
 import pytest
 from chispa import assert_df_equality
@@ -134,13 +135,28 @@ def test_replace_where_replaces_only_its_partition(store, spark):  # type: ignor
     )
     got = sorted((r.id, r.day) for r in store.read("silver.people").collect())
     assert got == [(1, D1), (4, D2)]
-    with pytest.raises(SchemaContractError, match=r"outside replace_where|replaceWhere|does not conform"):
-        store.write(
-            "silver.people",
-            rows(spark, [(5, "e", D1)]),
-            mode="replace_where",
-            replace_where=[("day", "=", D2.isoformat())],
-        )
+    version = store.version("silver.people")
+    folder = Path(store.location("silver.people"))
+    files_before = {p.name for p in folder.rglob("*.parquet")}
+    for refused in ([("day", "=", D2.isoformat())], [("day", "in", [D2.isoformat(), D3.isoformat()])]):
+        with pytest.raises(SchemaContractError, match=r"outside replace_where|replaceWhere|does not conform"):
+            store.write(
+                "silver.people",
+                rows(spark, [(5, "e", D1), (6, "f", D2)]),
+                mode="replace_where",
+                replace_where=refused,
+            )
+    # Refused before the commit: no new version, the same rows, no staged file left behind.
+    assert store.version("silver.people") == version
+    assert sorted((r.id, r.day) for r in store.read("silver.people").collect()) == [(1, D1), (4, D2)]
+    assert {p.name for p in folder.rglob("*.parquet")} == files_before
+    store.write(
+        "silver.people",
+        rows(spark, [(7, "g", D2), (8, "h", D3)]),
+        mode="replace_where",
+        replace_where=[("day", "in", [D2.isoformat(), D3.isoformat()])],
+    )
+    assert sorted((r.id, r.day) for r in store.read("silver.people").collect()) == [(1, D1), (7, D2), (8, D3)]
 
 
 def test_read_prunes_partitions_from_the_log(store, spark):  # type: ignore[no-untyped-def]

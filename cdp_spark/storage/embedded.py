@@ -30,9 +30,9 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import quote, unquote
@@ -308,13 +308,19 @@ class EmbeddedDeltaStore:
                 raise SchemaContractError(
                     f"table {name}: replace_where may only filter partition columns {table_parts}, got {bad}"
                 )
-            outside = df.filter(f"NOT coalesce({filters_to_sql(filters)}, false)").limit(1).count()
+        staged = self._stage(name, df, table_parts, rebalance=optimize_write)
+        if filters:
+            # Checked on the staged files' partition values, not by a Spark job over ``df``:
+            # that job computed the whole input a second time (the profile's rollups, say).
+            outside = _outside(staged.adds, filters)
+            if outside is None:  # values not comparable as partition strings: ask Spark
+                outside = df.filter(f"NOT coalesce({filters_to_sql(filters)}, false)").limit(1).count()
             if outside:
+                self._discard(name, staged.adds)
                 raise SchemaContractError(
                     f"table {name}: rows being written fall outside replace_where "
                     f"({filters_to_sql(filters)}); they would be silently kept otherwise"
                 )
-        staged = self._stage(name, df, table_parts, rebalance=optimize_write)
         delta_mode: Literal["append", "overwrite"] = "append" if mode == "append" else "overwrite"
         removed = 0
         if delta_mode == "overwrite":
@@ -889,6 +895,45 @@ def _num_records(add: AddAction) -> int:
         return int(json.loads(add.stats).get("numRecords", 0))
     except (ValueError, TypeError):
         return 0
+
+
+def _staged_partition_string(value: Any) -> str | None:
+    """``value`` as a staged file's partition value would spell it, None if unsure."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value.isoformat()
+    return None
+
+
+def _outside(adds: Sequence[AddAction], filters: Sequence[PartitionFilter]) -> int | None:
+    """How many staged files lie outside ``filters`` (SQL semantics: a null never matches a
+    value); None when a filter value cannot be compared with partition strings exactly."""
+    wanted: list[tuple[str, str, frozenset[str] | None]] = []
+    for column, op, value in filters:
+        if op not in ("=", "!=", "in", "not in"):
+            return None
+        if value is None and op in ("=", "!="):
+            wanted.append((column, op, None))  # IS [NOT] NULL
+            continue
+        spelled = [_staged_partition_string(v) for v in (value if op in ("in", "not in") else [value])]
+        if any(v is None for v in spelled):
+            return None
+        wanted.append((column, op, frozenset(v for v in spelled if v is not None)))
+
+    def inside(values: Mapping[str, str | None]) -> bool:
+        for column, op, allowed in wanted:
+            pv = values.get(column)
+            if allowed is None:
+                if (pv is None) != (op == "="):
+                    return False
+            elif pv is None or (pv in allowed) != (op in ("=", "in")):
+                return False
+        return True
+
+    return len([add for add in adds if not inside(add.partition_values)])
 
 
 def _add_action(file: Path, rel: Path, meta: pq.FileMetaData, partition_cols: list[str]) -> AddAction:
