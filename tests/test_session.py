@@ -69,3 +69,10 @@ def test_session_semantics(spark) -> None:  # type: ignore[no-untyped-def]
 )
 def test_delta_pairing(spark_version: str, delta: str | None, ok: bool) -> None:
     assert (session.check_delta_pairing(spark_version, delta) == []) is ok
+
+
+def test_embedded_runtime_lists_table_files_on_the_driver(spark) -> None:  # type: ignore[no-untyped-def]
+    from cdp_spark.session import SERIAL_LISTING_KEY, SERIAL_LISTING_THRESHOLD
+
+    # A listing job per table read cost 10-13 s for a table of 3,029 files on 2 cores.
+    assert spark.conf.get(SERIAL_LISTING_KEY) == str(SERIAL_LISTING_THRESHOLD)
