@@ -276,11 +276,11 @@ def merge_behaviour(
         )["channel"],
     }
     for f in MEASURES:
-        cols[f.name] = merge_rule(f)[1](old(f.name), cur(f.name))
+        cols[f.name] = merge_rule(f).pair(old(f.name), cur(f.name))
     for days in config.windows:
         w = config.window_column(days)
         cols[w] = F.struct(
-            *[merge_rule(f)[1](old(w)[f.name], cur(w)[f.name]).alias(f.name) for f in WINDOW_STRUCT.fields]
+            *[merge_rule(f).pair(old(w)[f.name], cur(w)[f.name]).alias(f.name) for f in WINDOW_STRUCT.fields]
         )
     orders, revenue = cols["orders"], cols["revenue"]
     cols["avg_order_value"] = F.when(orders > 0, (revenue / orders).cast(MONEY))

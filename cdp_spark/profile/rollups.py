@@ -15,7 +15,7 @@ merges them with the same merge expressions that later merge days into profiles.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from pyspark.sql import Column
 from pyspark.sql import functions as F
@@ -127,9 +127,11 @@ def union_sorted(arrays: Column) -> Column:
     return F.array_sort(F.array_distinct(F.flatten(arrays)))
 
 
-#: A measure's merge rule in its two forms: over the rows of a ``groupBy``, and over two partial
-#: values (a stored profile's and new rows'). One table for both, so they cannot drift apart.
-MergeRule = tuple[Callable[[Column], Column], Callable[[Column, Column], Column]]
+class MergeRule(NamedTuple):
+    """A measure's merge rule in its two forms. One table for both, so they cannot drift apart."""
+
+    rows: Callable[[Column], Column]  #: over the rows of a ``groupBy``
+    pair: Callable[[Column, Column], Column]  #: over two partials (a stored profile's and new rows')
 
 
 def merge_rule(field: StructField) -> MergeRule:
@@ -138,20 +140,20 @@ def merge_rule(field: StructField) -> MergeRule:
     name = dtype.simpleString()
     if name in ("bigint", "decimal(18,2)"):
         zero = F.lit(0).cast(dtype)
-        return (
+        return MergeRule(
             lambda c: F.coalesce(F.sum(c), zero).cast(dtype),
             lambda a, b: (F.coalesce(a, zero) + F.coalesce(b, zero)).cast(dtype),
         )
     if name in ("map<string,bigint>", "map<string,decimal(18,2)>"):
         add = sum_count_maps if name == "map<string,bigint>" else sum_money_maps
         empty_map = F.create_map().cast(dtype)
-        return (
+        return MergeRule(
             lambda c: add(F.collect_list(c)),
             lambda a, b: add(F.array(F.coalesce(a, empty_map), F.coalesce(b, empty_map))),
         )
     if name.startswith("array<"):
         empty_array = F.array().cast(dtype)
-        return (
+        return MergeRule(
             lambda c: union_sorted(F.collect_list(c)),
             lambda a, b: union_sorted(F.array(F.coalesce(a, empty_array), F.coalesce(b, empty_array))),
         )
@@ -169,7 +171,7 @@ def merge_measures(keep: Column | None = None, exclude: Sequence[str] = ()) -> l
     for field in MEASURES:
         if field.name not in exclude:
             rows = F.col(field.name) if keep is None else F.when(keep, F.col(field.name))
-            out.append(merge_rule(field)[0](rows).alias(field.name))
+            out.append(merge_rule(field).rows(rows).alias(field.name))
     return out
 
 

@@ -32,7 +32,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import quote, unquote
@@ -898,14 +898,9 @@ def _num_records(add: AddAction) -> int:
 
 
 def _staged_partition_string(value: Any) -> str | None:
-    """``value`` as a staged file's partition value would spell it, None if unsure."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    if isinstance(value, date) and not isinstance(value, datetime):
-        return value.isoformat()
-    return None
+    """``value`` as a staged file's partition value spells it, None if unsure: Spark's folder
+    names spell timestamps and floats differently from the Delta log's strings."""
+    return None if isinstance(value, (datetime, float)) else _partition_string(value)
 
 
 def _outside(adds: Sequence[AddAction], filters: Sequence[PartitionFilter]) -> int | None:
