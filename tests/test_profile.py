@@ -263,8 +263,20 @@ def _write_identity(ctx, rows: list[tuple[str, str, str, date]]) -> None:  # typ
     ctx.store.write("gold.identity_map", ctx.spark.createDataFrame(rows, schema), mode="overwrite")
 
 
+def _with_profile(ctx, **values: Any):  # type: ignore[no-untyped-def]
+    """``ctx`` with a ``profile.yaml`` of these values (defaults for the rest)."""
+    from dataclasses import replace
+
+    from cdp_spark.context import CdpContext
+
+    config = replace(ctx.config, domains={**ctx.config.domains, "profile.yaml": ProfileConfig(**values)})
+    return CdpContext.attach(config, ctx.spark, ctx.runtime)
+
+
 @pytest.mark.slow
 def test_stage_late_events_merges_splits_windows_and_full_rebuild(ctx) -> None:  # type: ignore[no-untyped-def]
+    # merge_new_rows: merge, so that every path of the night is taken; auto is checked on day 10.
+    ctx = _with_profile(ctx, merge_new_rows="merge")
     spark, store = ctx.spark, ctx.store
     t = lambda day, h: datetime.combine(day, datetime.min.time()) + timedelta(hours=h)  # noqa: E731
     # Day 1: an anonymous cookie searches; a member orders.
@@ -390,12 +402,18 @@ def test_stage_late_events_merges_splits_windows_and_full_rebuild(ctx) -> None: 
     assert (c["orders"], c["order_dates"], c["lifecycle_stage"]) == (1, [d10], "new")
     assert (c["last_7d"]["searches"], c["last_7d"]["active_days"], c["last_30d"]["searches"]) == (1, 1, 2)
     assert (c["first_seen"], c["last_seen"], c["last_channel"]) == (t(D1, 9.2), t(d10, 12), "web")  # the order
+    # The same night again with merge_new_rows: auto. One person to merge against two
+    # aggregated again anyway: C is aggregated again with them, and the profiles are the same.
+    res = _run(_with_profile(ctx, merge_new_rows="auto"), d10, gen=2)
+    assert (res.metrics["mode"], res.metrics["persons_merge_candidates"]) == ("incremental", 1)
+    assert (res.metrics["persons_rebuilt"], res.metrics["persons_merged"]) == (3, 0)
+    assert _by_key(store.read("gold.profiles"), "person_id") == incremental_d10
     # The rollups are rewritten (as by OPTIMIZE) and vacuumed with no retention: the version
     # the snapshot was built from is gone, so a rerun rebuilds in full (and says why) instead
     # of failing; that full rebuild must equal the incremental result.
     store.write(ROLLUPS, store.read(ROLLUPS), mode="overwrite")
     store.maintenance.vacuum(ROLLUPS, retention_hours=0)
-    res = _run(ctx, d10, gen=2)
+    res = _run(ctx, d10, gen=3)
     assert res.metrics["mode"] == "full" and "not readable (vacuumed?)" in res.metrics["full_reason"]
     assert _by_key(store.read("gold.profiles"), "person_id") == incremental_d10
 
@@ -412,6 +430,26 @@ def test_stage_late_events_merges_splits_windows_and_full_rebuild(ctx) -> None: 
     assert set(incremental_d11) == {("B",), ("C",)} and incremental_d11[("C",)]["page_views"] == 3
     _run(ctx, d11, gen=2, full=True)
     assert _by_key(store.read("gold.profiles"), "person_id") == incremental_d11
+
+    # Point in time: the same code as of a past date, from the stored rollups with today's
+    # person ids. As of the run date it is that night's snapshot; as of D1 only rows dated up
+    # to D1 count (the late order o0 and the corrected search e1 included, o9 not).
+    from cdp_spark.profile.stage import profiles_as_of
+
+    assert _by_key(profiles_as_of(ctx, d11), "person_id") == incremental_d11
+    then = _by_key(profiles_as_of(ctx, D1), "person_id")
+    assert set(then) == {("B",), ("C",)}, "Z had no activity by D1"
+    b, c = then[("B",)], then[("C",)]
+    assert (b["as_of_date"], b["orders"], b["revenue"], b["order_dates"]) == (D1, 2, Decimal("150.00"), [D1])
+    assert (b["search_terms"], c["search_terms"], c["page_views"]) == (["antarctic cruise"], ["南极"], 0)
+
+
+def test_merge_new_rows_auto_merges_when_the_candidates_are_at_least_the_persons_aggregated_again() -> None:
+    from cdp_spark.profile.incremental import merge_pays
+
+    assert merge_pays("auto", 5, 5) and merge_pays("auto", 1, 0)
+    assert not merge_pays("auto", 634, 17066)
+    assert merge_pays("merge", 1, 17066) and not merge_pays("again", 50, 0)
 
 
 def test_window_days_are_days_entering_the_range_or_leaving_a_window() -> None:
@@ -571,6 +609,8 @@ def test_previous_profiles_are_reused_only_when_built_the_same_way(spark) -> Non
     assert isinstance(base, Base) and (base.as_of, base.rollups_version, base.candidates_version) == (AS_OF, 3, 2)
     other = config_fingerprint(ProfileConfig(windows=[7, 30]), IdentityConfig())
     assert other != fp
+    # How a night computes (not what) does not force a rebuild.
+    assert config_fingerprint(ProfileConfig(merge_new_rows="again"), IdentityConfig()) == fp
     assert "changed" in str(reusable_base(previous, build, AS_OF, cfg, other))
     assert "another schema" in str(reusable_base(previous, build, AS_OF, ProfileConfig(windows=[7]), fp))
     assert "after" in str(reusable_base(previous, build, AS_OF - timedelta(days=1), cfg, fp))

@@ -100,6 +100,7 @@ def bench_gold(
             "total_seconds": round(profile_s + tags_s, 2),
             "persons": prof.metrics.get("persons", 0),
             "persons_rebuilt": prof.metrics.get("persons_rebuilt", prof.metrics.get("persons", 0)),
+            "persons_merge_candidates": prof.metrics.get("persons_merge_candidates", 0),
             "persons_merged": prof.metrics.get("persons_merged", 0),
             "persons_merged_new_identifiers": prof.metrics.get("persons_merged_new_identifiers", 0),
             "profiles_version": bench_ctx.store.version(PROFILES),

@@ -21,6 +21,7 @@ PROFILE_FILE = "profile.yaml"
 #: Attribute groups of the golden record, each with its own survivorship rule.
 ATTRIBUTE_GROUPS: tuple[str, ...] = ("name", "gender", "birth_date", "address", "email", "phone")
 Rule = Literal["source_priority", "most_recent", "most_frequent", "first_non_null"]
+MergeMode = Literal["auto", "merge", "again"]
 
 
 class Survivorship(StrictModel):
@@ -115,6 +116,11 @@ class ProfileConfig(StrictModel):
     windows: list[int] = Field(default_factory=lambda: [7, 30, 90, 365])
     session_gap_minutes: int = Field(default=30, ge=1)
     lifecycle: Lifecycle = Field(default_factory=Lifecycle)
+    #: How a night treats persons whose only changes are new rows (and new identifiers without
+    #: history): ``merge`` them into the stored row, aggregate them ``again`` with the persons
+    #: that are aggregated again anyway, or ``auto``: merge when they are at least as many as
+    #: those. All give the same profiles; only the cost differs (see ``incremental.merge_pays``).
+    merge_new_rows: MergeMode = "auto"
 
     @field_validator("reporting_currency")
     @classmethod

@@ -103,10 +103,35 @@ def build_record(builds: DataFrame | None, profiles_version: int | None) -> dict
     return found[0].asDict() if found else None
 
 
+#: Settings that change how a build is computed, not what it computes: changing them does
+#: not make the next night a full rebuild.
+NOT_FINGERPRINTED: frozenset[str] = frozenset({"merge_new_rows"})
+
+
+def merge_pays(mode: str, candidates: int, again: int) -> bool:
+    """Whether to merge ``candidates`` persons (only new rows) into their stored rows rather than
+    aggregate them again with the ``again`` persons aggregated again anyway (``merge_new_rows``).
+
+    Why ``auto`` compares the two counts: merging has passes of its own (the new rows, the
+    stored rows, the join that merges them) that cost seconds whatever the number of persons,
+    while a person added to the re-aggregation that runs anyway costs only their own rows.
+    Measured on a night of 30k persons x 30 days: merging 634 persons took 6.5 s,
+    re-aggregating 17.1k persons 12.4 s. When few persons are aggregated again (a quiet night,
+    or a night whose re-aggregation is small next to its new rows), merging wins.
+    """
+    if mode == "merge":
+        return True
+    if mode == "again":
+        return False
+    return candidates >= again
+
+
 def config_fingerprint(profile: ProfileConfig, identity: IdentityConfig) -> str:
     """16 hex digits over both configurations (identity's blocklist decides anchors)."""
     payload = json.dumps(
-        [profile.model_dump(mode="json"), identity.model_dump(mode="json")], sort_keys=True, default=str
+        [profile.model_dump(mode="json", exclude=set(NOT_FINGERPRINTED)), identity.model_dump(mode="json")],
+        sort_keys=True,
+        default=str,
     )
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 

@@ -45,6 +45,7 @@ from cdp_spark.profile.incremental import (
     config_fingerprint,
     fresh_identifiers,
     identity_changes,
+    merge_pays,
     persons_to_rebuild,
     reusable_base,
     rollup_changes,
@@ -506,6 +507,10 @@ def _incremental(
         identity = identity.join(grown, "person_id", "left_anti")
     persons = persons_to_rebuild(changed, identity_map, identity).localCheckpoint()
     merging = _merging(appended, grown, identity_map, persons, base.profiles)
+    candidates = merging.count() if merging is not None else 0
+    if merging is not None and not merge_pays(config.merge_new_rows, candidates, persons.count()):
+        persons = persons.unionByName(merging).localCheckpoint()  # aggregated again with the rest
+        merging = None
     laps.lap("persons_to_rebuild")
     rebuilt = aggregate_profiles(
         store.read(ROLLUPS),
@@ -531,7 +536,12 @@ def _incremental(
     for part in parts[1:]:
         aggregated = aggregated.unionByName(part)
     profiles = finalise_profiles(aggregated, run_date, config, catalogue=catalogue)
-    counts = {"persons_rebuilt": persons.count(), "persons_merged": 0, "persons_merged_new_identifiers": 0}
+    counts = {
+        "persons_rebuilt": persons.count(),
+        "persons_merge_candidates": candidates,
+        "persons_merged": 0,
+        "persons_merged_new_identifiers": 0,
+    }
     if merging is not None:
         counts["persons_merged"] = merging.count()
         if grown is not None:
