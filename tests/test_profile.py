@@ -438,10 +438,39 @@ def test_stage_late_events_merges_splits_windows_and_full_rebuild(ctx) -> None: 
 
     assert _by_key(profiles_as_of(ctx, d11), "person_id") == incremental_d11
     then = _by_key(profiles_as_of(ctx, D1), "person_id")
-    assert set(then) == {("B",), ("C",)}, "Z had no activity by D1"
+    assert set(then) == {("B",), ("C",)}, "today's person ids; z1 (now C's) had no activity by D1"
     b, c = then[("B",)], then[("C",)]
     assert (b["as_of_date"], b["orders"], b["revenue"], b["order_dates"]) == (D1, 2, Decimal("150.00"), [D1])
     assert (b["search_terms"], c["search_terms"], c["page_views"]) == (["antarctic cruise"], ["南极"], 0)
+
+
+def test_profiles_as_of_learn_the_catalogue_only_from_order_lines_up_to_that_date(ctx) -> None:  # type: ignore[no-untyped-def]
+    # A member views two products on D1. Sku k1 was sold (as a cruise) on D1, sku t1 (a tent)
+    # only on D3: as of D2 the view of t1 has no known category yet; as of D3 it has.
+    from cdp_spark.cleanse.silver_schema import ORDER_LINES, order_lines_schema
+    from cdp_spark.profile.stage import profiles_as_of
+
+    spark, store = ctx.spark, ctx.store
+    store.write(ROLLUPS, spark.createDataFrame(
+        [_rollup("m1", D1, events=3, product_views=3, viewed_products={"k1": 1, "t1": 2})], ROLLUP_SCHEMA
+    ), mode="overwrite")  # fmt: skip
+    store.write("gold.attribute_candidates", _empty_candidates(spark), mode="overwrite")
+    _write_identity(ctx, [("member_id", "m1", "P1", D1)])
+
+    def line(rid: str, day: date, sku: str, category: str) -> dict[str, Any]:
+        row: dict[str, Any] = {f.name: None for f in order_lines_schema().fields}
+        at = datetime.combine(day, datetime.min.time()) + timedelta(hours=12)
+        row.update(record_id=f"{rid}#1", source="orders", event_time=at, event_date=day,
+                   order_record_id=rid, line_no=1, sku=sku, category=category, quantity=1)  # fmt: skip
+        return row
+
+    lines = [line("o1", D1, "k1", "cruise"), line("o3", D3, "t1", "tent")]
+    store.write(ORDER_LINES, spark.createDataFrame(lines, order_lines_schema()), mode="overwrite",
+                partition_by=["event_date"])  # fmt: skip
+    then = profiles_as_of(ctx, D2).collect()
+    now = profiles_as_of(ctx, D3).collect()
+    assert [(r.person_id, r.viewed_categories) for r in then] == [("P1", {"cruise": 1})]
+    assert [(r.person_id, r.viewed_categories) for r in now] == [("P1", {"cruise": 1, "tent": 2})]
 
 
 def test_merge_new_rows_auto_merges_when_the_candidates_are_at_least_the_persons_aggregated_again() -> None:

@@ -154,11 +154,15 @@ def silver_tables(
 def profiles_as_of(ctx: CdpContext, as_of: date, config: ProfileConfig | None = None) -> DataFrame:
     """Profiles as of any past date from the stored rollups (point-in-time features).
 
-    Uses the current identity map: person ids are today's, behaviour stops at ``as_of``.
+    Uses the current identity map: person ids are today's, behaviour stops at ``as_of``. The
+    product catalogue (sku → category, for ``viewed_categories``) is learnt only from order
+    lines dated up to ``as_of``, so a product first sold later does not leak into the past.
     """
     cfg = config or profile_config(ctx.config)
     store = ctx.store
-    lines = store.read(ORDER_LINES) if store.exists(ORDER_LINES) else None
+    lines = (
+        store.read(ORDER_LINES).where(F.col("event_date") <= F.lit(as_of)) if store.exists(ORDER_LINES) else None
+    )
     return build_profiles(
         store.read(ROLLUPS),
         store.read(CANDIDATES),
@@ -481,8 +485,10 @@ def _incremental(
     whose only change is new mergeable rows (and perhaps new identifiers without history) get
     them merged in, everyone else keeps their row.
 
-    Returns the profiles and the counts ``persons_rebuilt``, ``persons_merged`` and
-    ``persons_merged_new_identifiers`` (merged persons who also gained identifiers).
+    Returns the profiles and the counts ``persons_rebuilt``, ``persons_merged``,
+    ``persons_merged_new_identifiers`` (merged persons who also gained identifiers) and
+    ``persons_merge_candidates`` (persons who could have been merged; ``merge_new_rows``
+    decides whether they were, or were aggregated again with the rest).
     """
     store = ctx.store
     changed: list[DataFrame] = []
