@@ -376,8 +376,10 @@ def test_stage_late_events_merges_splits_windows_and_full_rebuild(ctx) -> None: 
     # On day 10 the anonymous C searches again, then on a new device, and orders as a guest: new
     # rows and an identifier without history only, so C's new rollups are merged into C's stored
     # profile (the order day joins the stored order days) and C's identifier columns are
-    # recomputed, instead of C being aggregated again. B and Z (rows of days 2 and 3 left the
-    # 7-day window) are aggregated again.
+    # recomputed, instead of C being aggregated again. B's login of day 2 and Z's page view of
+    # day 3 left the 7-day window: they hold only subtractable measures, so they are taken out
+    # of B's and Z's windows (B also gets the order of day 9 merged in); nobody is aggregated
+    # again.
     d9, d10 = d8 + timedelta(days=1), d8 + timedelta(days=2)
     store.write("silver.orders", _silver(spark, ORDERS, [
         _order("o9", t(d9, 12), {"member_id": "m1"}, d9, "30.00"),
@@ -392,20 +394,22 @@ def test_stage_late_events_merges_splits_windows_and_full_rebuild(ctx) -> None: 
     _write_identity(ctx, identity_d10)
     res = _run(ctx, d10)
     assert (res.metrics["mode"], res.metrics["days_rolled_up"]) == ("incremental", 2)
-    assert (res.metrics["persons_rebuilt"], res.metrics["persons_merged"]) == (2, 1)
-    assert res.metrics["persons_merged_new_identifiers"] == 1
+    assert (res.metrics["persons_rebuilt"], res.metrics["persons_merged"]) == (0, 3)
+    assert (res.metrics["persons_merged_new_identifiers"], res.metrics["persons_merged_departed_days"]) == (1, 2)
     incremental_d10 = _by_key(store.read("gold.profiles"), "person_id")
-    assert incremental_d10[("B",)]["orders"] == 3
+    assert (incremental_d10[("B",)]["orders"], incremental_d10[("B",)]["last_7d"]["event_counts"]) == (3, {})
+    assert (incremental_d10[("Z",)]["last_7d"]["page_views"], incremental_d10[("Z",)]["page_views"]) == (0, 1)
     c = incremental_d10[("C",)]
     assert (c["searches"], c["page_views"], c["active_days"], c["search_terms"]) == (2, 1, 2, ["penguins", "南极"])
     assert (c["id_types"], c["identifiers"], c["is_known"]) == (["cookie", "device_id"], 2, False)
     assert (c["orders"], c["order_dates"], c["lifecycle_stage"]) == (1, [d10], "new")
     assert (c["last_7d"]["searches"], c["last_7d"]["active_days"], c["last_30d"]["searches"]) == (1, 1, 2)
     assert (c["first_seen"], c["last_seen"], c["last_channel"]) == (t(D1, 9.2), t(d10, 12), "web")  # the order
-    # The same night again with merge_new_rows: auto. One person to merge against two
-    # aggregated again anyway: C is aggregated again with them, and the profiles are the same.
-    res = _run(_with_profile(ctx, merge_new_rows="auto"), d10, gen=2)
-    assert (res.metrics["mode"], res.metrics["persons_merge_candidates"]) == ("incremental", 1)
+    # The same night again with merge_new_rows: again. The three candidates are aggregated
+    # again instead (as auto does when they are fewer than the persons aggregated anyway), and
+    # the profiles are the same.
+    res = _run(_with_profile(ctx, merge_new_rows="again"), d10, gen=2)
+    assert (res.metrics["mode"], res.metrics["persons_merge_candidates"]) == ("incremental", 3)
     assert (res.metrics["persons_rebuilt"], res.metrics["persons_merged"]) == (3, 0)
     assert _by_key(store.read("gold.profiles"), "person_id") == incremental_d10
     # The rollups are rewritten (as by OPTIMIZE) and vacuumed with no retention: the version
@@ -606,6 +610,78 @@ def test_merging_new_rows_into_a_stored_profile_equals_aggregating_all_rows(spar
     assert _by_key(merged, "person_id")[("P2",)]["wechat_following"] is True
     p3 = _by_key(merged, "person_id")[("P3",)]
     assert (p3["events"], p3["active_days"], p3["id_types"], p3["identifiers"]) == (1, 1, ["cookie", "member_id"], 2)
+
+
+def test_subtracting_the_days_that_left_a_window_equals_aggregating_again(spark) -> None:  # type: ignore[no-untyped-def]
+    # A snapshot as of 28 June, two nights missed: as of 30 June, 22-23 June left the 7-day
+    # window and 30-31 May the 30-day one. The stored profiles get the new days merged in and
+    # the departed days subtracted; that must equal aggregating all rows as of 30 June.
+    from cdp_spark.profile.build import (
+        aggregate_profiles,
+        behaviour,
+        departed_windows,
+        merge_behaviour,
+        person_anchors,
+        subtract_windows,
+    )
+    from cdp_spark.profile.incremental import window_days
+    from cdp_spark.profile.rollups import removable
+
+    d = lambda m, day: date(2025, m, day)  # noqa: E731
+    before, now = d(6, 28), d(6, 30)
+    config = ProfileConfig()
+    old = [
+        _rollup("m1", d(5, 30), events=1, channels={"email": 1}, orders=1, revenue=Decimal("10.00"), items=2),
+        _rollup("m1", d(6, 10), events=1, channels={"email": 1}),
+        _rollup("m1", d(6, 22), events=2, channels={"email": 2}, event_counts={"email_open": 2}),
+        _rollup("m1", d(6, 23), events=1, channels={"web": 1}, page_views=1, event_counts={"page_view": 1}),
+        _rollup("m1", d(6, 25), events=1, channels={"email": 1}, event_counts={"email_open": 1}),
+        _rollup("m2", d(6, 22), events=1, stores={"s1": 1}, orders=1, revenue=Decimal("5.50")),
+        _rollup("m2", d(6, 26), events=1, stores={"s1": 1}),
+        _rollup("m3", d(6, 23), events=1, channels={"app": 1}),  # nothing left in 7 days
+    ]  # fmt: skip
+    new = [
+        _rollup("m1", d(6, 29), events=1, channels={"email": 1}, event_counts={"email_open": 1}),
+        _rollup("m2", d(6, 30), events=1, channels={"app": 1}, search_terms=["penguins"], searches=1),
+    ]  # fmt: skip
+    ids = _identity_map(spark, [("member_id", f"m{i}", f"P{i}") for i in (1, 2, 3)])
+    cands = _empty_candidates(spark)
+    rows = spark.createDataFrame(old, ROLLUP_SCHEMA)
+    stored = aggregate_profiles(rows, cands, ids, before, config)
+    delta = behaviour(spark.createDataFrame(new, ROLLUP_SCHEMA), person_anchors(ids), now, config)
+    merged = merge_behaviour(stored, delta, config)
+    left = [day for day in window_days(before, now, config.windows) if day <= before]
+    departing = rows.where(F.col("event_date").isin(left))
+    assert departing.where(~removable()).count() == 0
+    departed = departed_windows(departing, person_anchors(ids), before, now, config)
+    assert sorted(r.person_id for r in departed.collect()) == ["P1", "P2", "P3"]
+    got = _by_key(subtract_windows(merged, departed, config), "person_id")
+    everything = aggregate_profiles(spark.createDataFrame(old + new, ROLLUP_SCHEMA), cands, ids, now, config)
+    assert got == _by_key(everything, "person_id")
+    p1, p2, p3 = (got[(p,)] for p in ("P1", "P2", "P3"))
+    assert (p1["last_7d"]["events"], p1["last_7d"]["active_days"], p1["last_7d"]["channels"]) == (2, 2, {"email": 2})
+    assert p1["last_7d"]["event_counts"] == {"email_open": 2}  # page_view dropped at zero
+    assert (p1["last_30d"]["orders"], p1["last_30d"]["revenue"], p1["orders"]) == (0, Decimal("0.00"), 1)
+    assert (p2["last_7d"]["stores"], p2["last_7d"]["revenue"], p2["last_7d"]["search_terms"]) == (
+        {"s1": 1}, Decimal("0.00"), ["penguins"],
+    )  # fmt: skip
+    assert (p3["last_7d"]["events"], p3["last_7d"]["channels"], p3["last_30d"]["events"]) == (0, {}, 1)
+
+
+def test_only_rows_without_distinct_values_money_or_ticket_maps_are_removable(spark) -> None:  # type: ignore[no-untyped-def]
+    from cdp_spark.profile.rollups import removable
+
+    day = date(2025, 6, 1)
+    rows = [
+        _rollup("ok", day, events=3, channels={"email": 3}, search_terms=[], revenue=Decimal("1.00")),
+        _rollup("terms", day, search_terms=["x"]),
+        _rollup("spend", day, category_spend={"books": Decimal("0.00")}),
+        _rollup("tickets", day, ticket_types={"adult": 0}),
+        _rollup("ages", day, traveler_ages=[7]),
+        _rollup("declined", day, permissions_declined=["location"]),
+    ]
+    df = spark.createDataFrame(rows, ROLLUP_SCHEMA)
+    assert [r.anchor_value for r in df.where(removable()).collect()] == ["ok"]
 
 
 def test_profiles_differing_ignores_map_entry_order_also_inside_windows(spark) -> None:  # type: ignore[no-untyped-def]

@@ -103,6 +103,7 @@ def bench_gold(
             "persons_merge_candidates": prof.metrics.get("persons_merge_candidates", 0),
             "persons_merged": prof.metrics.get("persons_merged", 0),
             "persons_merged_new_identifiers": prof.metrics.get("persons_merged_new_identifiers", 0),
+            "persons_merged_departed_days": prof.metrics.get("persons_merged_departed_days", 0),
             "profiles_version": bench_ctx.store.version(PROFILES),
             "days_rolled_up": prof.metrics.get("days_rolled_up"),
             "profile_steps_seconds": prof.metrics.get("step_seconds"),

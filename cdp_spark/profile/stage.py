@@ -29,11 +29,13 @@ from cdp_spark.profile.build import (
     aggregated_columns,
     behaviour,
     build_profiles,
+    departed_windows,
     finalise_profiles,
     lifecycle_changes,
     merge_behaviour,
     person_anchors,
     product_catalogue,
+    subtract_windows,
 )
 from cdp_spark.profile.config import ProfileConfig, profile_config
 from cdp_spark.profile.incremental import (
@@ -60,6 +62,7 @@ from cdp_spark.profile.rollups import (
     candidate_rows,
     daily_rollups,
     partials,
+    removable,
     touched_dates,
 )
 from cdp_spark.profile.schema import (
@@ -482,13 +485,16 @@ def _incremental(
     laps: _Laps,
 ) -> tuple[DataFrame, dict[str, int]]:
     """Profiles from ``base``: persons whose rows can have changed are aggregated again, those
-    whose only change is new mergeable rows (and perhaps new identifiers without history) get
-    them merged in, everyone else keeps their row.
+    whose only changes are new mergeable rows, new identifiers without history and removable
+    rows on days that left a window get the new rows merged in and the departed ones
+    subtracted from their windows, everyone else keeps their row.
 
     Returns the profiles and the counts ``persons_rebuilt``, ``persons_merged``,
-    ``persons_merged_new_identifiers`` (merged persons who also gained identifiers) and
-    ``persons_merge_candidates`` (persons who could have been merged; ``merge_new_rows``
-    decides whether they were, or were aggregated again with the rest).
+    ``persons_merged_new_identifiers`` (merged persons who also gained identifiers),
+    ``persons_merged_departed_days`` (merged persons whose rows on days that left a window
+    were subtracted from it) and ``persons_merge_candidates`` (persons who could have been
+    merged; ``merge_new_rows`` decides whether they were, or were aggregated again with the
+    rest).
     """
     store = ctx.store
     changed: list[DataFrame] = []
@@ -505,14 +511,17 @@ def _incremental(
     if entered:  # rule 2: rows the base held beyond its as-of date (newer rows are rule 1's)
         changed.append(_rows_on(ctx, ROLLUPS, entered, base.rollups_version))
         changed.append(_rows_on(ctx, CANDIDATES, entered, base.candidates_version))
+    departing: DataFrame | None = None
     if left:  # rule 3: rows on days that left a behaviour window (the golden record has none)
-        changed.append(_rows_on(ctx, ROLLUPS, left))
+        left_rows = _rows_on(ctx, ROLLUPS, left)
+        changed.append(left_rows.where(~removable()))  # cannot be subtracted from a window
+        departing = left_rows.where(removable())
     identity = identity_changes(identity_map, base.profiles, base.as_of).localCheckpoint()  # rule 4
     grown = _grown_without_history(ctx, base, identity, identity_map, run_date)
     if grown is not None:
         identity = identity.join(grown, "person_id", "left_anti")
     persons = persons_to_rebuild(changed, identity_map, identity).localCheckpoint()
-    merging = _merging(appended, grown, identity_map, persons, base.profiles)
+    merging = _merging(appended, grown, departing, identity_map, persons, base.profiles)
     candidates = merging.count() if merging is not None else 0
     if merging is not None and not merge_pays(config.merge_new_rows, candidates, persons.count()):
         persons = persons.unionByName(merging).localCheckpoint()  # aggregated again with the rest
@@ -526,6 +535,7 @@ def _incremental(
         config,
     )
     parts = [rebuilt]
+    subtracted = 0
     untouched = base.profiles.join(persons, "person_id", "left_anti")
     if merging is not None:
         if appended is not None:  # appended keys lie after the snapshot: only those days are read
@@ -535,7 +545,13 @@ def _incremental(
         ids = identity_map.join(merging, "person_id", "left_semi")
         stored = base.profiles.join(merging, "person_id", "left_semi")
         new = behaviour(new_rows, person_anchors(ids), run_date, config)
-        parts.append(merge_behaviour(stored, new, config, identity_map=ids))
+        merged = merge_behaviour(stored, new, config, identity_map=ids)
+        if departing is not None:  # the days that left a window, taken out of it
+            departed = departed_windows(departing, person_anchors(ids), base.as_of, run_date, config)
+            departed = departed.localCheckpoint()
+            subtracted = departed.count()
+            merged = subtract_windows(merged, departed, config)
+        parts.append(merged)
         untouched = untouched.join(merging, "person_id", "left_anti")
     parts.append(untouched.select(*aggregated_columns(config)))
     aggregated = parts[0]
@@ -547,6 +563,7 @@ def _incremental(
         "persons_merge_candidates": candidates,
         "persons_merged": 0,
         "persons_merged_new_identifiers": 0,
+        "persons_merged_departed_days": subtracted,
     }
     if merging is not None:
         counts["persons_merged"] = merging.count()
@@ -586,25 +603,29 @@ def _grown_without_history(
 def _merging(
     appended: DataFrame | None,
     grown: DataFrame | None,
+    departing: DataFrame | None,
     identity_map: DataFrame,
     rebuilt: DataFrame,
     previous: DataFrame,
 ) -> DataFrame | None:
-    """Persons whose only changes are appended rollup keys and new identifiers without history
-    (checkpointed), or None if there are none."""
+    """Persons whose only changes are appended rollup keys, new identifiers without history and
+    removable rows on days that left a window (checkpointed), or None if there are none."""
     frames: list[DataFrame] = []
-    if appended is not None:
-        frames.append(
-            appended.select(ANCHOR_TYPE, ANCHOR_VALUE)
-            .distinct()
-            .join(person_anchors(identity_map), [ANCHOR_TYPE, ANCHOR_VALUE])
-            .select("person_id")
-        )
+    for rows in (appended, departing):
+        if rows is not None:
+            frames.append(
+                rows.select(ANCHOR_TYPE, ANCHOR_VALUE)
+                .distinct()
+                .join(person_anchors(identity_map), [ANCHOR_TYPE, ANCHOR_VALUE])
+                .select("person_id")
+            )
     if grown is not None:
         frames.append(grown.select("person_id"))
     if not frames:
         return None
-    candidates = frames[0] if len(frames) == 1 else frames[0].unionByName(frames[1])
+    candidates = frames[0]
+    for frame in frames[1:]:
+        candidates = candidates.unionByName(frame)
     persons = (
         candidates.distinct()
         .join(rebuilt, "person_id", "left_anti")
