@@ -200,7 +200,8 @@ _WINDOW_TYPE = WINDOW_STRUCT.simpleString()
 
 
 def _start_sql(as_of: date, window: int) -> str:
-    """:func:`_window_start` as a SQL date literal."""
+    """The last day before the ``window`` days ending ``as_of`` (a window holds days after it),
+    as a SQL date literal."""
     return f"DATE'{(as_of - timedelta(days=window)).isoformat()}'"
 
 
@@ -209,14 +210,9 @@ def _struct_sql(fields: list[tuple[str, str]]) -> str:
     return "named_struct(" + ", ".join(f"'{name}', {sql}" for name, sql in fields) + ")"
 
 
-def _window_start(as_of: date, window: int) -> Column:
-    """The last day before the ``window`` days ending ``as_of`` (a window holds days after it)."""
-    return F.date_sub(F.lit(as_of), window)
-
-
 def _days_after(days: Column, as_of: date, window: int) -> Column:
     """How many of ``days`` fall in the ``window`` days ending ``as_of``."""
-    start = _window_start(as_of, window)
+    start = F.expr(_start_sql(as_of, window))
     return F.size(F.filter(days, lambda d: d > start)).cast("bigint")
 
 
@@ -305,9 +301,9 @@ def merge_behaviour(
         pairs = [(f.name, merge_rule(f).pair(f"o.{w}.{sql_name(f.name)}", f"n.{w}.{sql_name(f.name)}"))
                  for f in WINDOW_STRUCT.fields]  # fmt: skip
         sql[config.window_column(days)] = _struct_sql(pairs)
-    for name in ("orders", "revenue", "category_spend", "stores", "satisfaction_n", "satisfaction_sum"):
-        cols[name] = F.expr(sql[name])
-    orders, revenue = cols["orders"], cols["revenue"]
+    derived_from = ("orders", "revenue", "category_spend", "stores", "satisfaction_n", "satisfaction_sum")
+    m = {name: F.expr(sql[name]) for name in derived_from}  # merged measures the derived columns use
+    orders, revenue = m["orders"], m["revenue"]
     cols["avg_order_value"] = F.when(orders > 0, (revenue / orders).cast(MONEY))
     no_dates = F.array().cast("array<date>")
     cols.update(
@@ -331,16 +327,16 @@ def merge_behaviour(
         .otherwise(F.greatest(wechat_old, wechat_new))
     )
     cols["wechat_following"], cols["wechat_changed_at"] = wechat["following"], wechat["at"]
-    cols["top_categories"] = _top_keys(cols["category_spend"], 3)
-    cols["preferred_store"] = F.try_element_at(_top_keys(cols["stores"], 1), F.lit(1))
-    n_sat = cols["satisfaction_n"]
-    cols["avg_satisfaction"] = F.when(n_sat > 0, cols["satisfaction_sum"] / n_sat)
+    cols["top_categories"] = _top_keys(m["category_spend"], 3)
+    cols["preferred_store"] = F.try_element_at(_top_keys(m["stores"], 1), F.lit(1))
+    n_sat = m["satisfaction_n"]
+    cols["avg_satisfaction"] = F.when(n_sat > 0, m["satisfaction_sum"] / n_sat)
     types = {f.name: f.dataType for f in profile_schema(config.windows).fields}
     has_new = F.col("n.person_id").isNotNull()
     out = o.join(n, F.col("o.person_id") == F.col("n.person_id"), "left")
     select: list[Column] = []
     for c in aggregated_columns(config):
-        if c in sql and c not in cols:
+        if c in sql:
             when = f"CASE WHEN n.person_id IS NOT NULL THEN {sql[c]} ELSE o.{sql_name(c)} END"
             select.append(F.expr(f"CAST({when} AS {types[c].simpleString()}) AS {sql_name(c)}"))
         else:
@@ -362,12 +358,12 @@ def departed_windows(
     """
     day = F.col("event_date")
     keyed = rows.where(day <= F.lit(previous_as_of)).join(anchors, [ANCHOR_TYPE, ANCHOR_VALUE], "inner")
-    subtractable = [f.name for f in MEASURES if subtract_rule(f) is not None]
+    kept_as_they_are = [f.name for f in MEASURES if subtract_rule(f) is None]
     windows = []
     for days in config.windows:
         keep = f"event_date > {_start_sql(previous_as_of, days)} AND event_date <= {_start_sql(as_of, days)}"
         fields = [("active_days", f"CAST(size(collect_set(CASE WHEN {keep} THEN event_date END)) AS bigint)")]
-        fields += [(name, sql) for name, sql in merge_measures_sql(keep) if name in subtractable]
+        fields += merge_measures_sql(keep, exclude=kept_as_they_are)
         windows.append(F.expr(f"{_struct_sql(fields)} AS {sql_name(config.window_column(days))}"))
     return keyed.groupBy("person_id").agg(*windows)
 

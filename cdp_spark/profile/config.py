@@ -117,9 +117,9 @@ class ProfileConfig(StrictModel):
     session_gap_minutes: int = Field(default=30, ge=1)
     lifecycle: Lifecycle = Field(default_factory=Lifecycle)
     #: How a night treats persons whose only changes are new rows (and new identifiers without
-    #: history, and subtractable rows on days that left a window): ``merge`` them into the stored row, aggregate them ``again`` with the persons
-    #: that are aggregated again anyway, or ``auto``: merge when they are at least as many as
-    #: those. All give the same profiles; only the cost differs (see ``incremental.merge_pays``).
+    #: history, and subtractable rows on days that left a window): ``merge`` them into the
+    #: stored row, aggregate them ``again`` with the persons that are aggregated again anyway,
+    #: or ``auto``: merge when they are at least as many as those. All give the same profiles; only the cost differs (see ``incremental.merge_pays``).
     merge_new_rows: MergeMode = "auto"
 
     @field_validator("reporting_currency")

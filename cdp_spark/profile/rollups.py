@@ -111,18 +111,6 @@ def sum_count_maps(maps: Column) -> Column:
     )
 
 
-def sum_money_maps(maps: Column) -> Column:
-    """Sum an array of ``map<string, decimal(18,2)>`` per key, staying in ``decimal(18,2)``."""
-    zero = F.lit(0).cast(MONEY)
-    return F.aggregate(
-        maps,
-        F.create_map().cast("map<string,decimal(18,2)>"),
-        lambda acc, m: F.map_zip_with(
-            acc, m, lambda _k, a, b: (F.coalesce(a, zero) + F.coalesce(b, zero)).cast(MONEY)
-        ),
-    )
-
-
 def union_sorted(arrays: Column) -> Column:
     return F.array_sort(F.array_distinct(F.flatten(arrays)))
 

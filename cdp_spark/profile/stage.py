@@ -513,7 +513,7 @@ def _incremental(
         changed.append(_rows_on(ctx, CANDIDATES, entered, base.candidates_version))
     departing: DataFrame | None = None
     if left:  # rule 3: rows on days that left a behaviour window (the golden record has none)
-        left_rows = _rows_on(ctx, ROLLUPS, left)
+        left_rows = _rows_on(ctx, ROLLUPS, left).localCheckpoint()  # read here, in _merging, departed_windows
         changed.append(left_rows.where(~removable()))  # cannot be subtracted from a window
         departing = left_rows.where(removable())
     identity = identity_changes(identity_map, base.profiles, base.as_of).localCheckpoint()  # rule 4
