@@ -15,7 +15,7 @@ from cdp_spark.cleanse.silver_schema import EVENTS, ORDERS, table_schema
 from cdp_spark.pipeline import RunContext
 from cdp_spark.profile.build import build_profiles, lifecycle_changes
 from cdp_spark.profile.config import ProfileConfig, Survivorship
-from cdp_spark.profile.schema import CANDIDATE_SCHEMA, ROLLUP_SCHEMA, ROLLUPS, profile_schema
+from cdp_spark.profile.schema import CANDIDATE_SCHEMA, CANDIDATES, ROLLUP_SCHEMA, ROLLUPS, profile_schema
 
 AS_OF = date(2025, 6, 30)
 
@@ -458,7 +458,7 @@ def test_profiles_as_of_learn_the_catalogue_only_from_order_lines_up_to_that_dat
     store.write(ROLLUPS, spark.createDataFrame(
         [_rollup("m1", D1, events=3, product_views=3, viewed_products={"k1": 1, "t1": 2})], ROLLUP_SCHEMA
     ), mode="overwrite")  # fmt: skip
-    store.write("gold.attribute_candidates", _empty_candidates(spark), mode="overwrite")
+    store.write(CANDIDATES, _empty_candidates(spark), mode="overwrite")
     _write_identity(ctx, [("member_id", "m1", "P1", D1)])
 
     def line(rid: str, day: date, sku: str, category: str) -> dict[str, Any]:

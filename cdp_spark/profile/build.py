@@ -564,13 +564,19 @@ def aggregate_profiles(
     identity_map: DataFrame,
     as_of: date,
     config: ProfileConfig,
+    *,
+    few_persons: bool = False,
 ) -> DataFrame:
     """Per-person aggregates up to ``as_of`` for the persons of ``identity_map``.
 
     Pass a subset of the identity map (all rows of some persons) to aggregate only those
-    persons: rollups and candidates are joined through it, so nobody else is touched.
+    persons: rollups and candidates are joined through it, so nobody else is touched. Say
+    ``few_persons`` when the subset is small enough to broadcast: the rollups are then
+    filtered as they are scanned instead of shuffled whole to meet the subset's anchors.
     """
     anchors = person_anchors(identity_map)
+    if few_persons:
+        anchors = F.broadcast(anchors)
     beh = behaviour(rollups, anchors, as_of, config)
     golden = golden_record(candidates, anchors, as_of, config)
     return with_identifiers(beh.join(golden, "person_id", "left"), identity_map, config)
