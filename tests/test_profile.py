@@ -321,8 +321,12 @@ def test_stage_late_events_merges_splits_windows_and_full_rebuild(ctx) -> None: 
     rollup_key = ("anchor_type", "anchor_value", "event_date")
     incremental = _by_key(store.read(ROLLUPS), *rollup_key)
 
-    # Rerun of D2: same tables (no appended rows, same changes).
-    _run(ctx, D2, gen=2)
+    assert (res.metrics["daily_rollups_months_rewritten"], res.metrics["attribute_candidates_months_rewritten"]) == (1, 0)
+
+    # Rerun of D2: same tables (no appended rows, same changes); the rollups already hold the
+    # rows it computes, so no month of them is written again.
+    res = _run(ctx, D2, gen=2)
+    assert res.metrics["daily_rollups_months_rewritten"] == 0
     assert _by_key(store.read(ROLLUPS), *rollup_key) == incremental
     assert (
         store.read("gold.lifecycle_changes").where(F.col("run_date") == D2).count() == 2
@@ -475,6 +479,36 @@ def test_profiles_as_of_learn_the_catalogue_only_from_order_lines_up_to_that_dat
     now = profiles_as_of(ctx, D3).collect()
     assert [(r.person_id, r.viewed_categories) for r in then] == [("P1", {"cruise": 1})]
     assert [(r.person_id, r.viewed_categories) for r in now] == [("P1", {"cruise": 1, "tent": 2})]
+
+
+def test_a_night_rewrites_only_the_months_whose_rolled_up_rows_changed(ctx) -> None:  # type: ignore[no-untyped-def]
+    from cdp_spark.profile.stage import _replace_rows
+
+    spark, store = ctx.spark, ctx.store
+    jan, feb, mar = date(2025, 1, 10), date(2025, 2, 3), date(2025, 3, 5)
+    store.write(ROLLUPS, spark.createDataFrame([
+        _rollup("a", jan, events=1), _rollup("b", jan, events=2), _rollup("a", feb, events=4), _rollup("a", mar, events=1),
+    ], ROLLUP_SCHEMA), mode="overwrite", partition_by=["event_month"])  # fmt: skip
+    keys = spark.createDataFrame([("member_id", "a", jan), ("member_id", "a", mar)], "anchor_type string, anchor_value string, event_date date")
+    # Both keys were touched; a's January row rolls up as before (an updated contact keeping its
+    # old day), its March row changed. Columns in another order compare by name.
+    rows = spark.createDataFrame([_rollup("a", jan, events=1), _rollup("a", mar, events=5)], ROLLUP_SCHEMA)
+    rows = rows.select(*reversed(rows.columns))
+    rc = lambda gen: RunContext(run_id=f"m-{gen}", run_date=mar, stage="profile", generation=gen, options={})  # noqa: E731
+    out, months = _replace_rows(ctx, ROLLUPS, rows, [jan, mar], keys, rc(1))
+    assert out is not None and (months, out.files_removed) == (1, 1), "only March's file is replaced"
+    got = {(r.anchor_value, r.event_date): r.events for r in store.read(ROLLUPS).collect()}
+    assert got == {("a", jan): 1, ("b", jan): 2, ("a", feb): 4, ("a", mar): 5}
+    # The same rows again: nothing differs, nothing is written.
+    version = store.version(ROLLUPS)
+    assert _replace_rows(ctx, ROLLUPS, rows, [jan, mar], keys, rc(2)) == (None, 0)
+    assert store.version(ROLLUPS) == version
+    # A touched key without a new row (its records moved to another anchor) loses its row.
+    gone = keys.where(F.col("event_date") == jan)
+    out, months = _replace_rows(ctx, ROLLUPS, rows.limit(0), [jan], gone, rc(3))
+    assert out is not None and months == 1
+    got = {(r.anchor_value, r.event_date): r.events for r in store.read(ROLLUPS).collect()}
+    assert got == {("b", jan): 2, ("a", feb): 4, ("a", mar): 5}
 
 
 def test_merge_new_rows_auto_merges_when_the_candidates_are_at_least_the_persons_aggregated_again() -> None:

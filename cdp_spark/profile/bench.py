@@ -106,6 +106,9 @@ def bench_gold(
             "persons_merged_departed_days": prof.metrics.get("persons_merged_departed_days", 0),
             "profiles_version": bench_ctx.store.version(PROFILES),
             "days_rolled_up": prof.metrics.get("days_rolled_up"),
+            "keys_rolled_up": prof.metrics.get("keys_rolled_up"),
+            "rollup_months_rewritten": prof.metrics.get("daily_rollups_months_rewritten"),
+            "candidate_months_rewritten": prof.metrics.get("attribute_candidates_months_rewritten"),
             "profile_steps_seconds": prof.metrics.get("step_seconds"),
         }
 

@@ -251,16 +251,23 @@ def row_digests(df: DataFrame, key: Sequence[str] = (ANCHOR_TYPE, ANCHOR_VALUE),
     return df.select(*key, F.xxhash64(*cols).alias("_digest"), *also)
 
 
-def changed_anchors(before: DataFrame, after: DataFrame) -> DataFrame:
-    """Anchors with a row in one of two versions of the same days that the other lacks."""
-    old = row_digests(before).withColumn("_old", F.lit(True))
-    new = row_digests(after).withColumn("_new", F.lit(True))
+def differing_keys(before: DataFrame, after: DataFrame, key: Sequence[str] = ROLLUP_KEY) -> DataFrame:
+    """Distinct ``key`` values with a row in one of two versions of the same rows that the other
+    lacks: a row that changed, appeared or vanished. Both sides need the same columns in the
+    same order (the digest hashes them in order)."""
+    old = row_digests(before, key, F.lit(True).alias("_old"))
+    new = row_digests(after, key, F.lit(True).alias("_new"))
     return (
-        old.join(new, [ANCHOR_TYPE, ANCHOR_VALUE, "_digest"], "full_outer")
+        old.join(new, [*key, "_digest"], "full_outer")
         .where(F.col("_old").isNull() | F.col("_new").isNull())
-        .select(ANCHOR_TYPE, ANCHOR_VALUE)
+        .select(*key)
         .distinct()
     )
+
+
+def changed_anchors(before: DataFrame, after: DataFrame) -> DataFrame:
+    """Anchors with a row in one of two versions of the same days that the other lacks."""
+    return differing_keys(before, after, (ANCHOR_TYPE, ANCHOR_VALUE))
 
 
 def rollup_changes(before: DataFrame, after: DataFrame, as_of: date, run_date: date) -> DataFrame:
