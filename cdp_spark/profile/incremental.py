@@ -336,11 +336,14 @@ def persons_to_rebuild(anchors_changed: Sequence[DataFrame], identity_map: DataF
     ``anchors_changed``: frames with ``anchor_type, anchor_value`` columns (rules 1-3);
     ``identity``: the persons of :func:`identity_changes` (rule 4) the caller does not merge.
     """
-    anchors = person_anchors(identity_map)
     out = identity.select("person_id")
-    for changed in anchors_changed:
-        keys = changed.select(ANCHOR_TYPE, ANCHOR_VALUE).distinct()
-        out = out.unionByName(keys.join(anchors, [ANCHOR_TYPE, ANCHOR_VALUE]).select("person_id"))
+    keys: DataFrame | None = None
+    for changed in anchors_changed:  # one join with the identity map for all rules, not one per rule
+        part = changed.select(ANCHOR_TYPE, ANCHOR_VALUE)
+        keys = part if keys is None else keys.unionByName(part)
+    if keys is not None:
+        anchors = person_anchors(identity_map)
+        out = out.unionByName(keys.distinct().join(anchors, [ANCHOR_TYPE, ANCHOR_VALUE]).select("person_id"))
     return out.distinct()
 
 

@@ -626,7 +626,7 @@ BROADCAST_PERSONS = 1_000_000
 
 
 def _small(persons: DataFrame, rows: int) -> DataFrame:
-    """``persons`` (counted: ``rows``) marked for broadcast when they are few enough."""
+    """``persons`` (or their identifiers; counted: ``rows``) marked for broadcast when they are few enough."""
     return F.broadcast(persons) if rows <= BROADCAST_PERSONS else persons
 
 
@@ -644,16 +644,18 @@ def _grown_without_history(
     grown = identity.where(F.col("grown")).select("person_id")
     if "first_run" not in identity_map.columns or grown.isEmpty():
         return None
-    fresh = fresh_identifiers(identity_map, grown, base.as_of)
+    fresh = fresh_identifiers(identity_map, grown, base.as_of).localCheckpoint()
+    # A night's fresh identifiers are few: broadcast, they filter the history as it is scanned.
+    wanted = _small(fresh.select(ANCHOR_TYPE, ANCHOR_VALUE).distinct(), fresh.count())
     upto = F.col("event_date") <= F.lit(run_date)  # later rows are invisible to both builds
     held = [
-        store_rows.where(upto).select(ANCHOR_TYPE, ANCHOR_VALUE)
+        store_rows.where(upto).select(ANCHOR_TYPE, ANCHOR_VALUE).join(wanted, [ANCHOR_TYPE, ANCHOR_VALUE], "left_semi")
         for store_rows in (
             ctx.store.read(ROLLUPS, version=base.rollups_version),
             ctx.store.read(CANDIDATES, version=base.candidates_version),
         )
     ]
-    with_history = fresh.join(held[0].unionByName(held[1]), [ANCHOR_TYPE, ANCHOR_VALUE], "left_semi")
+    with_history = fresh.join(held[0].unionByName(held[1]).distinct(), [ANCHOR_TYPE, ANCHOR_VALUE], "left_semi")
     out = grown.join(with_history.select("person_id"), "person_id", "left_anti").localCheckpoint()
     return out if not out.isEmpty() else None
 
