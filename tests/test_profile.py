@@ -481,6 +481,28 @@ def test_profiles_as_of_learn_the_catalogue_only_from_order_lines_up_to_that_dat
     assert [(r.person_id, r.viewed_categories) for r in now] == [("P1", {"cruise": 1, "tent": 2})]
 
 
+def test_viewed_categories_sum_views_per_category_each_sku_was_sold_most_as(spark) -> None:  # type: ignore[no-untyped-def]
+    # k1 was sold twice as a cruise and once as a tour: a cruise, like k2. t1 once as camping and
+    # once as tent: a tie, to the greater name. x9 was never sold: its views count nowhere.
+    from cdp_spark.profile.build import product_catalogue, with_viewed_categories
+
+    sold = [("k1", "cruise"), ("k1", "cruise"), ("k1", "tour"), ("k2", "cruise"), ("t1", "camping"),
+            ("t1", "tent"), ("n1", None), (None, "cruise")]  # fmt: skip
+    catalogue = product_catalogue(spark.createDataFrame(sold, "sku string, category string"))
+    assert catalogue is not None
+    expected = spark.createDataFrame([("k1", "cruise"), ("k2", "cruise"), ("t1", "tent")], "sku string, category string")
+    assert_df_equality(catalogue, expected, ignore_row_order=True, ignore_nullable=True)
+
+    profiles = spark.createDataFrame(
+        [("P1", {"k1": 2, "k2": 4, "t1": 3, "x9": 5}), ("P2", {"x9": 1}), ("P3", None), ("P4", {"k1": 1})],
+        "person_id string, viewed_products map<string,bigint>",
+    )
+    got = {r.person_id: r.viewed_categories for r in with_viewed_categories(profiles, catalogue).collect()}
+    assert got == {"P1": {"cruise": 6, "tent": 3}, "P2": {}, "P3": {}, "P4": {"cruise": 1}}
+    unknown = with_viewed_categories(profiles, None).collect()
+    assert sorted((r.person_id, r.viewed_categories) for r in unknown) == [(p, {}) for p in ("P1", "P2", "P3", "P4")]
+
+
 def test_a_night_rewrites_only_the_months_whose_rolled_up_rows_changed(ctx) -> None:  # type: ignore[no-untyped-def]
     from cdp_spark.profile.stage import _replace_rows
 

@@ -516,7 +516,7 @@ def _incremental(
     identity_map: DataFrame,
     run_date: date,
     config: ProfileConfig,
-    catalogue: dict[str, str],
+    catalogue: DataFrame | None,
     laps: _Laps,
 ) -> tuple[DataFrame, dict[str, int]]:
     """Profiles from ``base``: persons whose rows can have changed are aggregated again, those
