@@ -11,7 +11,7 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from cdp_spark.cleanse.silver_schema import EVENTS, ORDERS, table_schema
+from cdp_spark.cleanse.silver_schema import CONTACTS, EVENTS, ORDERS, table_schema
 from cdp_spark.pipeline import RunContext
 from cdp_spark.profile.build import build_profiles, lifecycle_changes
 from cdp_spark.profile.config import ProfileConfig, Survivorship
@@ -432,12 +432,22 @@ def test_stage_late_events_merges_splits_windows_and_full_rebuild(ctx) -> None: 
         _event("e12", t(d11, 9), {"cookie": "z1"}, d11, "page_view"),
     ]), mode="append", partition_by=["event_date"])  # fmt: skip
     _write_identity(ctx, [*[r for r in identity_d10 if r[1] != "z1"], ("cookie", "z1", "C", d11)])
+    # The CRM also delivers B's contact, created on D1: a new record, so B is aggregated again.
+    def contact(first_name: str, updated: datetime, run: date) -> dict[str, Any]:
+        return {"record_id": "k1", "source": "crm", "channel": "crm", "event_time": t(D1, 8), "customer_no": "k1",
+                "updated_at": updated, "first_name": first_name, "last_name": "Li", "identifiers": {"member_id": "m1"},
+                "_run_date": run}  # fmt: skip
+
+    store.write("silver.contacts", _silver(spark, CONTACTS, [contact("Yue", t(d11, 6), d11)]), mode="append",
+                partition_by=["event_date"])  # fmt: skip
     res = _run(ctx, d11)
-    assert (res.metrics["persons_rebuilt"], res.metrics["persons_merged"]) == (2, 0)  # C, and Z retired
+    assert (res.metrics["persons_rebuilt"], res.metrics["persons_merged"]) == (3, 0)  # C, B, and Z retired
     incremental_d11 = _by_key(store.read("gold.profiles"), "person_id")
     assert set(incremental_d11) == {("B",), ("C",)} and incremental_d11[("C",)]["page_views"] == 3
+    assert incremental_d11[("B",)]["full_name"] == "Yue Li"
     _run(ctx, d11, gen=2, full=True)
     assert _by_key(store.read("gold.profiles"), "person_id") == incremental_d11
+
 
     # Point in time: the same code as of a past date, from the stored rollups with today's
     # person ids. As of the run date it is that night's snapshot; as of D1 only rows dated up
@@ -450,6 +460,23 @@ def test_stage_late_events_merges_splits_windows_and_full_rebuild(ctx) -> None: 
     b, c = then[("B",)], then[("C",)]
     assert (b["as_of_date"], b["orders"], b["revenue"], b["order_dates"]) == (D1, 2, Decimal("150.00"), [D1])
     assert (b["search_terms"], c["search_terms"], c["page_views"]) == (["antarctic cruise"], ["南极"], 0)
+
+    # Day 12: the contact is updated (another first name). It keeps its day and contributes the
+    # same partial to the D1 rollup, so only its candidate rows are stated again: the rollups
+    # and the silver days they would be rolled up from are not read, no rollup month is written.
+    d12 = d11 + timedelta(days=1)
+    store.merge("silver.contacts", _silver(spark, CONTACTS, [contact("Yun", t(d12, 6), d12)]),
+                keys=["record_id", "event_date"])  # fmt: skip
+    res = _run(ctx, d12)
+    m = res.metrics
+    assert (m["keys_touched"], m["keys_rolled_up"], m["candidate_keys"]) == (1, 0, 1)
+    assert (m["days_rolled_up"], m["candidate_days"]) == (0, 1)
+    assert (m["daily_rollups_months_rewritten"], m["attribute_candidates_months_rewritten"]) == (0, 1)
+    assert (m["persons_rebuilt"], m["persons_merged"]) == (1, 0), "B: its candidate rows changed"
+    incremental_d12 = _by_key(store.read("gold.profiles"), "person_id")
+    assert incremental_d12[("B",)]["full_name"] == "Yun Li"
+    _run(ctx, d12, gen=2, full=True)
+    assert _by_key(store.read("gold.profiles"), "person_id") == incremental_d12
 
 
 def test_profiles_as_of_learn_the_catalogue_only_from_order_lines_up_to_that_date(ctx) -> None:  # type: ignore[no-untyped-def]
@@ -503,6 +530,44 @@ def test_viewed_categories_sum_views_per_category_each_sku_was_sold_most_as(spar
     assert sorted((r.person_id, r.viewed_categories) for r in unknown) == [(p, {}) for p in ("P1", "P2", "P3", "P4")]
 
 
+def test_touched_keys_roll_up_only_where_a_record_contributes_another_partial(spark) -> None:  # type: ignore[no-untyped-def]
+    from cdp_spark.identity.config import IdentityConfig
+    from cdp_spark.profile.incremental import touched_keys
+
+    t = lambda h: datetime.combine(D1, datetime.min.time()) + timedelta(hours=h)  # noqa: E731
+
+    def contact(first_name: str, updated_hour: float) -> dict[str, Any]:
+        return {"record_id": "k1", "source": "crm", "channel": "crm", "event_time": t(8), "updated_at": t(updated_hour),
+                "first_name": first_name, "identifiers": {"member_id": "m1"}, "_run_date": D2}  # fmt: skip
+
+    replaced = {
+        CONTACTS: _silver(spark, CONTACTS, [contact("Yue", 8)]),
+        EVENTS: _silver(spark, EVENTS, [
+            _event("e1", t(9), {"cookie": "c1"}, D1, referrer="a"),
+            _event("e3", t(11), {"cookie": "c3"}, D1, "search", search_query="penguins"),
+            _event("gone", t(12), {"cookie": "c9"}, D1),  # not written again: not touched
+        ]),
+        ORDERS: _silver(spark, ORDERS, [_order("o1", t(12), {"member_id": "m2"}, D1, "10.00")]),
+    }  # fmt: skip
+    written = {
+        # Another first name: the candidate rows change, the partial (key, time, channel) does not.
+        CONTACTS: _silver(spark, CONTACTS, [contact("Yun", 30)]),
+        EVENTS: _silver(spark, EVENTS, [
+            _event("e1", t(9), {"cookie": "c1"}, D2, referrer="b"),  # a property no partial reads
+            _event("e2", t(10), {"cookie": "c2"}, D2),  # new
+            _event("e3", t(11), {"member_id": "m3"}, D2, "search", search_query="penguins"),  # another anchor
+        ]),
+        ORDERS: _silver(spark, ORDERS, [_order("o1", t(12), {"member_id": "m2"}, D2, "10.00")]),  # orders always roll
+    }  # fmt: skip
+    got = touched_keys(written, replaced, ProfileConfig(), IdentityConfig())
+    expected = spark.createDataFrame(
+        [("member_id", "m1", D1, False, True), ("cookie", "c1", D1, False, False), ("cookie", "c2", D1, True, False),
+         ("cookie", "c3", D1, True, False), ("member_id", "m3", D1, True, False), ("member_id", "m2", D1, True, False)],
+        "anchor_type string, anchor_value string, event_date date, rolls boolean, states boolean",
+    )  # fmt: skip
+    assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
+
+
 def test_a_night_rewrites_only_the_months_whose_rolled_up_rows_changed(ctx) -> None:  # type: ignore[no-untyped-def]
     from cdp_spark.profile.stage import _replace_rows
 
@@ -511,26 +576,32 @@ def test_a_night_rewrites_only_the_months_whose_rolled_up_rows_changed(ctx) -> N
     store.write(ROLLUPS, spark.createDataFrame([
         _rollup("a", jan, events=1), _rollup("b", jan, events=2), _rollup("a", feb, events=4), _rollup("a", mar, events=1),
     ], ROLLUP_SCHEMA), mode="overwrite", partition_by=["event_month"])  # fmt: skip
-    keys = spark.createDataFrame([("member_id", "a", jan), ("member_id", "a", mar)], "anchor_type string, anchor_value string, event_date date")
-    # Both keys were touched; a's January row rolls up as before (an updated contact keeping its
-    # old day), its March row changed. Columns in another order compare by name.
-    rows = spark.createDataFrame([_rollup("a", jan, events=1), _rollup("a", mar, events=5)], ROLLUP_SCHEMA)
+    keys = spark.createDataFrame([("member_id", "a", jan), ("member_id", "a", mar), ("member_id", "c", mar)],
+                                 "anchor_type string, anchor_value string, event_date date")  # fmt: skip
+    # The keys were touched; a's January row rolls up as before (an updated contact keeping its
+    # old day), its March row changed, c's is new. Columns in another order compare by name.
+    rows = spark.createDataFrame([_rollup("a", jan, events=1), _rollup("a", mar, events=5), _rollup("c", mar, events=3)],
+                                 ROLLUP_SCHEMA)  # fmt: skip
     rows = rows.select(*reversed(rows.columns))
     rc = lambda gen: RunContext(run_id=f"m-{gen}", run_date=mar, stage="profile", generation=gen, options={})  # noqa: E731
-    out, months = _replace_rows(ctx, ROLLUPS, rows, [jan, mar], keys, rc(1))
+    # Given the snapshot's date, the comparison is returned too (rule 1 of the night reuses it):
+    # a key with a row before is changed, a key after that date without one is appended.
+    out, months, diff = _replace_rows(ctx, ROLLUPS, rows, [jan, mar], keys, rc(1), as_of=date(2025, 2, 28))
     assert out is not None and (months, out.files_removed) == (1, 1), "only March's file is replaced"
     got = {(r.anchor_value, r.event_date): r.events for r in store.read(ROLLUPS).collect()}
-    assert got == {("a", jan): 1, ("b", jan): 2, ("a", feb): 4, ("a", mar): 5}
+    assert got == {("a", jan): 1, ("b", jan): 2, ("a", feb): 4, ("a", mar): 5, ("c", mar): 3}
+    assert diff is not None
+    assert sorted((r.anchor_value, r.event_date, r.appended) for r in diff.collect()) == [("a", mar, False), ("c", mar, True)]
     # The same rows again: nothing differs, nothing is written.
     version = store.version(ROLLUPS)
-    assert _replace_rows(ctx, ROLLUPS, rows, [jan, mar], keys, rc(2)) == (None, 0)
+    assert _replace_rows(ctx, ROLLUPS, rows, [jan, mar], keys, rc(2)) == (None, 0, None)
     assert store.version(ROLLUPS) == version
     # A touched key without a new row (its records moved to another anchor) loses its row.
     gone = keys.where(F.col("event_date") == jan)
-    out, months = _replace_rows(ctx, ROLLUPS, rows.limit(0), [jan], gone, rc(3))
+    out, months, _ = _replace_rows(ctx, ROLLUPS, rows.limit(0), [jan], gone, rc(3))
     assert out is not None and months == 1
     got = {(r.anchor_value, r.event_date): r.events for r in store.read(ROLLUPS).collect()}
-    assert got == {("b", jan): 2, ("a", feb): 4, ("a", mar): 5}
+    assert got == {("b", jan): 2, ("a", feb): 4, ("a", mar): 5, ("c", mar): 3}
 
 
 def test_merge_new_rows_auto_merges_when_the_candidates_are_at_least_the_persons_aggregated_again() -> None:

@@ -24,7 +24,9 @@ exactly the keys of the rows it wrote and of the versions those replaced (an upd
 up again, not whole days: a contact updated in a year-old partition costs one key, not the
 year-old day. The replaced versions are read from silver at the versions the previous build
 read (recorded in ``ops.profile_builds``); order lines change only with their order, so the
-order's keys cover them.
+order's keys cover them. Of those keys, the rollup row is rolled up again only where a
+record's per-record partial changed, and the candidate rows only where its candidate rows did
+(``rolls`` and ``states``): an updated contact usually changes the second only.
 
 A person touched by rule 1 only through *appended* keys (:func:`rollup_changes`: keys without a
 row before, on days after ``D0``), and perhaps by rule 4 only through identifiers new to the
@@ -194,37 +196,87 @@ def touched_keys(
     identity: IdentityConfig,
     observation: Observation | None = None,
 ) -> DataFrame:
-    """``(anchor_type, anchor_value, event_date)`` of the rows a run wrote and of the versions they replaced.
+    """``(anchor_type, anchor_value, event_date, rolls, states)`` of the rows a run wrote and of
+    the versions they replaced.
 
     ``written``: per anchored silver table, the rows the run wrote; ``replaced``: the same
     tables as the previous build read them (missing: the table did not exist then). Updates
     keep their ``record_id`` and ``event_date``, which is how the replaced version is found.
+
+    ``rolls``: the key's rollup row can change, because one of its records is new, left it, or
+    contributes another per-record partial (:func:`~cdp_spark.profile.rollups.partials`) than
+    the version it replaced. ``states``: likewise for its attribute candidate rows. The two
+    differ because a contact updated today keeps its old day and its partial (key, time and
+    channel only) while its candidate rows change: at 10k persons x 365 days, 402 keys on 44
+    days were touched in a night, and only the last month's rollup rows changed. Rolling up
+    just the ``rolls`` keys reads the silver days they lie on instead of all 44. Orders are
+    not compared (their partials need their lines): an order's keys always roll.
+
     Rows without a usable identifier have no key; ``observation`` (if given) counts the
     written ones as ``written`` and ``unanchored``, in the same pass.
     """
-    ids = ["record_id", "event_date", "identifiers"]
-    frames: list[DataFrame] = []
+    from cdp_spark.profile.rollups import ORDERS, candidate_rows, partials
+
+    record = ["_table", "record_id"]
+    keyed: list[DataFrame] = []
+    compared: list[DataFrame] = []
     for name, rows in written.items():
-        frames.append(rows.select(*ids, F.lit(True).alias("_written")))
+        sides = [(rows, True)]
         old = replaced.get(name)
         if old is not None:
-            same = rows.select("record_id", "event_date")
-            frames.append(
-                old.join(same, ["record_id", "event_date"], "left_semi").select(*ids, F.lit(False).alias("_written"))
-            )
-    if not frames:
+            sides.append((old.join(rows.select("record_id", "event_date"), ["record_id", "event_date"], "left_semi"), False))
+        for df, is_written in sides:
+            side = F.lit(is_written).alias("_written")
+            anchored = with_anchor(df, profile, identity)
+            keyed.append(anchored.select(*ROLLUP_KEY, F.lit(name == ORDERS).alias("_rolls"), side))
+            if name != ORDERS:
+                part = partials({name: df}, profile, identity).drop("_table")
+                compared.append(row_digests(part, ROLLUP_KEY, F.lit(name).alias("_table"), F.col("record_id"), F.lit("rolls").alias("_for"), side))
+            cands = candidate_rows({name: df}, profile, identity)
+            if cands is not None:
+                compared.append(row_digests(cands, ROLLUP_KEY, F.lit(name).alias("_table"), F.col("record_id"), F.lit("states").alias("_for"), side))
+    if not keyed:
         raise ValueError("no anchored silver tables among the written rows")
-    out = frames[0]
-    for frame in frames[1:]:
-        out = out.unionByName(frame)
-    anchored = with_anchor(out, profile, identity)
+    keys = _union(keyed)
     if observation is not None:
-        anchored = anchored.observe(
+        keys = keys.observe(
             observation,
             F.sum(F.col("_written").cast("bigint")).alias("written"),
             F.sum((F.col("_written") & F.col(ANCHOR_TYPE).isNull()).cast("bigint")).alias("unanchored"),
         )
-    return anchored.where(F.col(ANCHOR_TYPE).isNotNull()).select(*ROLLUP_KEY).distinct()
+    anchored_keys = keys.where(F.col(ANCHOR_TYPE).isNotNull())
+    # A record's partial (or candidate row) that is not there as often in the version written
+    # as in the version replaced changed: its key must be rolled up (or stated) again.
+    sign = F.when(F.col("_written"), F.lit(1)).otherwise(F.lit(-1))
+    differing = (
+        _union(compared)
+        .where(F.col(ANCHOR_TYPE).isNotNull())
+        .groupBy("_for", *record, "_digest", *ROLLUP_KEY)
+        .agg(F.sum(sign).alias("_balance"))
+        .where(F.col("_balance") != 0)
+        .groupBy(*ROLLUP_KEY)
+        .agg(
+            F.max(F.col("_for") == "rolls").alias("_r"),
+            F.max(F.col("_for") == "states").alias("_s"),
+        )
+    )
+    out = (
+        anchored_keys.groupBy(*ROLLUP_KEY)
+        .agg(F.max("_rolls").alias("_always"))
+        .join(differing, list(ROLLUP_KEY), "left")
+    )
+    return out.select(
+        *ROLLUP_KEY,
+        (F.col("_always") | F.coalesce(F.col("_r"), F.lit(False))).alias("rolls"),
+        F.coalesce(F.col("_s"), F.lit(False)).alias("states"),
+    )
+
+
+def _union(frames: Sequence[DataFrame]) -> DataFrame:
+    out = frames[0]
+    for frame in frames[1:]:
+        out = out.unionByName(frame)
+    return out
 
 
 def comparable(col: Column, dtype: DataType) -> Column:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import date, datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pyspark.sql import Observation
 from pyspark.sql import functions as F
@@ -82,7 +82,7 @@ from cdp_spark.profile.schema import (
 from cdp_spark.runstate import read_before, versions_before
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from pyspark.sql import DataFrame
 
@@ -210,6 +210,7 @@ def run_profile(ctx: CdpContext, rc: RunContext) -> StageResult:
     visible = silver_tables(ctx, rc.run_date, versions=versions)
     laps.lap("previous_snapshot")
     keys: DataFrame | None = None
+    diffs: dict[str, DataFrame] = {}
     metrics: dict[str, Any] = {"mode": "full" if full else "incremental", "full_reason": base if full else None}
     if isinstance(base, Base):
         # Silver rows written since the previous snapshot (more than one run date when a run
@@ -222,38 +223,58 @@ def run_profile(ctx: CdpContext, rc: RunContext) -> StageResult:
             laps.lap("touched_keys")
     else:
         days = None
-        tables = visible
-    metrics["days_rolled_up"] = None if days is None else len(days)
+    scopes = _scopes(days, keys)
+    for name, table in (("days_rolled_up", ROLLUPS), ("candidate_days", CANDIDATES)):
+        scope_days = scopes[table].days
+        metrics[name] = None if scope_days is None else len(scope_days)
 
-    if tables and any(t in tables for t in ANCHORED_TABLES):
-        obs = Observation("profile_partials")
-        parts = partials(tables, pcfg, icfg, keys).observe(
-            obs,
-            F.count(F.lit(1)).alias("records"),
-            F.sum(F.when(F.col(ANCHOR_TYPE).isNull(), 1).otherwise(0)).alias("unanchored"),
-        )
-        rollups = daily_rollups(parts, pcfg.session_gap_minutes)
-        cands_rows = candidate_rows(tables, pcfg, icfg, keys)
-        cands = (
-            attribute_candidates(cands_rows)
-            if cands_rows is not None
-            else ctx.spark.createDataFrame([], CANDIDATE_SCHEMA)
-        )
-        for table, df in ((ROLLUPS, rollups), (CANDIDATES, cands)):
-            _check_partitioning(ctx, table)
-            out, months = _replace_rows(ctx, table, df, days, keys, rc)
-            metrics[f"{table.split('.')[-1]}_months_rewritten"] = months
-            result.wrote(table, None if out is None or out.skipped else out.version)
-            laps.lap(table)
-            if table == ROLLUPS:
-                result.rows_out += out.rows_written if out is not None else 0
-                seen = observed(obs) if out is None or not out.skipped else None
-                if seen is not None:
-                    result.rows_in = int(seen.get("records") or 0)
-                    metrics["records_rolled_up"] = result.rows_in
-                    # With keys, records without an identifier have no key: counted among the
-                    # rows written (``_touched_keys``), not here.
-                    metrics.setdefault("records_without_identifier", int(seen.get("unanchored") or 0))
+    for table in (ROLLUPS, CANDIDATES):
+        scope = scopes[table]
+        if scope.days is None:
+            tables = visible
+        else:
+            tables = silver_tables(ctx, rc.run_date, scope.days, versions) if scope.days else {}
+        if not any(t in tables for t in ANCHORED_TABLES):
+            if keys is not None:
+                metrics[f"{table.split('.')[-1]}_months_rewritten"] = 0
+            continue
+        _check_partitioning(ctx, table)
+        if table == ROLLUPS:
+            obs = Observation("profile_partials")
+            parts = partials(tables, pcfg, icfg, scope.keys).observe(
+                obs,
+                F.count(F.lit(1)).alias("records"),
+                F.sum(F.when(F.col(ANCHOR_TYPE).isNull(), 1).otherwise(0)).alias("unanchored"),
+            )
+            df = daily_rollups(parts, pcfg.session_gap_minutes)
+        else:
+            cands_rows = candidate_rows(tables, pcfg, icfg, scope.keys)
+            df = (
+                attribute_candidates(cands_rows)
+                if cands_rows is not None
+                else ctx.spark.createDataFrame([], CANDIDATE_SCHEMA)
+            )
+        # The rows replaced are those the snapshot was built from when nothing wrote the table
+        # since: then their comparison is also rule 1's (see ``_incremental``).
+        as_of = None
+        if isinstance(base, Base) and store.exists(table):
+            built_from = base.rollups_version if table == ROLLUPS else base.candidates_version
+            as_of = base.as_of if store.version(table) == built_from else None
+        out, months, diff = _replace_rows(ctx, table, df, scope.days, scope.keys, rc, as_of)
+        if diff is not None:
+            diffs[table] = diff
+        metrics[f"{table.split('.')[-1]}_months_rewritten"] = months
+        result.wrote(table, None if out is None or out.skipped else out.version)
+        laps.lap(table)
+        if table == ROLLUPS:
+            result.rows_out += out.rows_written if out is not None else 0
+            seen = observed(obs) if out is None or not out.skipped else None
+            if seen is not None:
+                result.rows_in = int(seen.get("records") or 0)
+                metrics["records_rolled_up"] = result.rows_in
+                # With keys, records without an identifier have no key: counted among the
+                # rows written (``_touched_keys``), not here.
+                metrics.setdefault("records_without_identifier", int(seen.get("unanchored") or 0))
     for table, schema in ((ROLLUPS, ROLLUP_SCHEMA), (CANDIDATES, CANDIDATE_SCHEMA)):
         if not store.exists(table):
             store.create(table, schema, partition_by=[EVENT_MONTH])
@@ -261,15 +282,22 @@ def run_profile(ctx: CdpContext, rc: RunContext) -> StageResult:
     identity_map = store.read(IDENTITY_MAP)
     catalogue = product_catalogue(visible.get(ORDER_LINES))
     if isinstance(base, Base):
-        profiles, counts = _incremental(ctx, base, days or [], keys, identity_map, rc.run_date, pcfg, catalogue, laps)
+        profiles, counts = _incremental(
+            ctx, base, scopes, diffs, identity_map, rc.run_date, pcfg, catalogue, laps
+        )
         metrics.update(counts)
     else:
         profiles = build_profiles(
             store.read(ROLLUPS), store.read(CANDIDATES), identity_map, rc.run_date, pcfg, catalogue=catalogue
         ).localCheckpoint()
     laps.lap("aggregate_and_finalise")
-    if days is None or days:
-        rolled = store.read(ROLLUPS) if days is None else _keyed(_rows_on(ctx, ROLLUPS, days), keys)
+    rolled_up = scopes[ROLLUPS]
+    if rolled_up.days is None or rolled_up.days:
+        rolled = (
+            store.read(ROLLUPS)
+            if rolled_up.days is None
+            else _keyed(_rows_on(ctx, ROLLUPS, rolled_up.days), rolled_up.keys)
+        )
         metrics["unresolved_anchors"] = unresolved_anchors(rolled, identity_map, rc.run_date)
     laps.lap("unresolved_anchors")
     changes = lifecycle_changes(previous, profiles, rc.run_date)
@@ -325,9 +353,12 @@ def _replace_rows(
     days: list[date] | None,
     keys: DataFrame | None,
     rc: RunContext,
-) -> tuple[WriteResult | None, int | None]:
+    as_of: date | None = None,
+) -> tuple[WriteResult | None, int | None, DataFrame | None]:
     """Write rolled-up ``rows`` (of ``keys``, or whole ``days``, or everything when ``days`` is
-    None) into ``table``; returns the write (None: nothing changed) and the months rewritten.
+    None) into ``table``; returns the write (None: nothing changed), the months rewritten and,
+    with keys and ``as_of`` (the snapshot's date), the comparison of the keys' rows as
+    :func:`~cdp_spark.profile.incremental.rollup_changes` gives it (checkpointed).
 
     A month partition is rewritten whole (its new rows of the keys + its other rows as they
     were), so with keys only the months where a key's rows differ from the stored ones are:
@@ -339,8 +370,10 @@ def _replace_rows(
     computing the keys from those days of silver and comparing them, not writing.
     """
     store = ctx.store
+    diff: DataFrame | None = None
     if days is None:
-        return store.write(table, rows, mode="overwrite", partition_by=[EVENT_MONTH], txn=rc.txn(table)), None
+        out = store.write(table, rows, mode="overwrite", partition_by=[EVENT_MONTH], txn=rc.txn(table))
+        return out, None, None
     if keys is None:
         months, rewritten = _months(days), len({d.replace(day=1) for d in days})
         new = rows
@@ -348,10 +381,14 @@ def _replace_rows(
     else:
         stored = _keyed(store.read(table, partition_filters=_months(days)), keys)
         rows = rows.select(*stored.columns).localCheckpoint()  # compared, then written
-        changed = differing_keys(stored, rows).localCheckpoint()
+        if as_of is not None:
+            diff = rollup_changes(stored, rows, as_of, rc.run_date).localCheckpoint()
+            changed = diff.select(*ROLLUP_KEY)
+        else:
+            changed = differing_keys(stored, rows).localCheckpoint()
         firsts = {r[0] for r in changed.select(F.trunc("event_date", "month")).distinct().collect()}
         if not firsts:
-            return None, 0
+            return None, 0, diff
         months, rewritten = [(EVENT_MONTH, "in", sorted(m.isoformat() for m in firsts))], len(firsts)
         new = rows.join(changed, list(ROLLUP_KEY), "left_semi")
         others = store.read(table, partition_filters=months).join(changed, list(ROLLUP_KEY), "left_anti")
@@ -363,7 +400,7 @@ def _replace_rows(
         replace_where=months,
         txn=rc.txn(table),
     )
-    return out, rewritten
+    return out, rewritten, diff
 
 
 def _touched_days(ctx: CdpContext, visible: dict[str, DataFrame], after: date, upto: date) -> list[date]:
@@ -403,7 +440,8 @@ def _touched_keys(
     icfg: IdentityConfig,
     metrics: dict[str, Any],
 ) -> DataFrame | None:
-    """Rollup keys the silver rows written since ``base`` change, checkpointed (four uses).
+    """Rollup keys the silver rows written since ``base`` touch, flagged ``rolls`` and ``states``
+    (:func:`~cdp_spark.profile.incremental.touched_keys`), checkpointed (read several times).
 
     None (whole days are rolled up, as exact and slower) when the previous build did not
     record the silver versions it read, a table has no ``_run_date``, or a version it read
@@ -425,7 +463,14 @@ def _touched_keys(
         else:
             seen = observed(obs) or {}
             metrics["rolled_up"] = "keys"
-            metrics["keys_rolled_up"] = keys.count()
+            counts = keys.agg(
+                F.count(F.lit(1)).alias("touched"),
+                F.sum(F.col("rolls").cast("bigint")).alias("rolls"),
+                F.sum(F.col("states").cast("bigint")).alias("states"),
+            ).first()
+            metrics["keys_touched"] = int(counts["touched"] or 0) if counts else 0
+            metrics["keys_rolled_up"] = int(counts["rolls"] or 0) if counts else 0
+            metrics["candidate_keys"] = int(counts["states"] or 0) if counts else 0
             metrics["records_written"] = int(seen.get("written") or 0)
             metrics["records_without_identifier"] = int(seen.get("unanchored") or 0)
             return keys
@@ -472,6 +517,27 @@ def _keyed(rows: DataFrame, keys: DataFrame | None) -> DataFrame:
     return rows if keys is None else rows.join(keys, list(ROLLUP_KEY), "left_semi")
 
 
+class _Scope(NamedTuple):
+    """What a night rolls up again into one of the rollup tables: every silver day (``days``
+    None: a full build), whole ``days``, or only ``keys`` (checkpointed) on ``days``."""
+
+    days: list[date] | None
+    keys: DataFrame | None
+
+
+def _scopes(days: list[date] | None, keys: DataFrame | None) -> dict[str, _Scope]:
+    """Per rollup table, its :class:`_Scope`: the keys :func:`touched_keys` flags for it (``rolls``
+    for the rollups, ``states`` for the candidates) and the days they lie on, or the same
+    whole days for both when there are no keys."""
+    if keys is None:
+        return {ROLLUPS: _Scope(days, None), CANDIDATES: _Scope(days, None)}
+    per_day = keys.groupBy("event_date").agg(F.max("rolls").alias("r"), F.max("states").alias("s")).collect()
+    return {
+        ROLLUPS: _Scope(sorted(r.event_date for r in per_day if r.r), keys.where("rolls").select(*ROLLUP_KEY)),
+        CANDIDATES: _Scope(sorted(r.event_date for r in per_day if r.s), keys.where("states").select(*ROLLUP_KEY)),
+    }
+
+
 def _still_readable(ctx: CdpContext, base: Base) -> Base | str:
     """``base``, or why the rollup versions it was built from cannot be read any more.
 
@@ -511,8 +577,8 @@ def _check_partitioning(ctx: CdpContext, table: str) -> None:
 def _incremental(
     ctx: CdpContext,
     base: Base,
-    days: list[date],
-    keys: DataFrame | None,
+    scopes: Mapping[str, _Scope],
+    diffs: Mapping[str, DataFrame],
     identity_map: DataFrame,
     run_date: date,
     config: ProfileConfig,
@@ -534,13 +600,24 @@ def _incremental(
     store = ctx.store
     changed: list[DataFrame] = []
     appended: DataFrame | None = None
-    if days:  # rule 1: rows of the rolled-up days that differ from what the base was built from
-        before, after = _rows_on(ctx, ROLLUPS, days, base.rollups_version), _rows_on(ctx, ROLLUPS, days)
-        diff = rollup_changes(_keyed(before, keys), _keyed(after, keys), base.as_of, run_date).localCheckpoint()
+    # Rule 1: rows of the keys rolled up again that differ from what the base was built from.
+    # ``diffs``: the same comparisons, made while writing the rows when the table versions
+    # replaced were those the base was built from (the usual night): not made twice.
+    days, keys = scopes[ROLLUPS]
+    if days:
+        diff = diffs.get(ROLLUPS)
+        if diff is None:
+            before, after = _rows_on(ctx, ROLLUPS, days, base.rollups_version), _rows_on(ctx, ROLLUPS, days)
+            diff = rollup_changes(_keyed(before, keys), _keyed(after, keys), base.as_of, run_date).localCheckpoint()
         changed.append(diff.where(~F.col("appended")))
         appended = diff.where(F.col("appended")).select(*ROLLUP_KEY)
-        before, after = _rows_on(ctx, CANDIDATES, days, base.candidates_version), _rows_on(ctx, CANDIDATES, days)
-        changed.append(changed_anchors(_keyed(before, keys), _keyed(after, keys)))
+    days, keys = scopes[CANDIDATES]
+    if days:
+        cands = diffs.get(CANDIDATES)
+        if cands is None:
+            before, after = _rows_on(ctx, CANDIDATES, days, base.candidates_version), _rows_on(ctx, CANDIDATES, days)
+            cands = changed_anchors(_keyed(before, keys), _keyed(after, keys))
+        changed.append(cands)
     entered = [base.as_of + timedelta(days=k) for k in range(1, (run_date - base.as_of).days + 1)]
     left = [d for d in window_days(base.as_of, run_date, config.windows) if d <= base.as_of]
     if entered:  # rule 2: rows the base held beyond its as-of date (newer rows are rule 1's)
