@@ -215,39 +215,38 @@ def touched_keys(
     Rows without a usable identifier have no key; ``observation`` (if given) counts the
     written ones as ``written`` and ``unanchored``, in the same pass.
     """
-    from cdp_spark.profile.rollups import ORDERS, candidate_rows, partials
+    from cdp_spark.profile.rollups import ORDERS, WRITTEN, table_candidate_rows, table_partials
 
     record = ["_table", "record_id"]
     keyed: list[DataFrame] = []
     compared: list[DataFrame] = []
     for name, rows in written.items():
-        sides = [(rows, True)]
+        both = rows.withColumn(WRITTEN, F.lit(True))
         old = replaced.get(name)
         if old is not None:
-            sides.append((old.join(rows.select("record_id", "event_date"), ["record_id", "event_date"], "left_semi"), False))
-        for df, is_written in sides:
-            side = F.lit(is_written).alias("_written")
-            anchored = with_anchor(df, profile, identity)
-            keyed.append(anchored.select(*ROLLUP_KEY, F.lit(name == ORDERS).alias("_rolls"), side))
-            if name != ORDERS:
-                part = partials({name: df}, profile, identity).drop("_table")
-                compared.append(row_digests(part, ROLLUP_KEY, F.lit(name).alias("_table"), F.col("record_id"), F.lit("rolls").alias("_for"), side))
-            cands = candidate_rows({name: df}, profile, identity)
-            if cands is not None:
-                compared.append(row_digests(cands, ROLLUP_KEY, F.lit(name).alias("_table"), F.col("record_id"), F.lit("states").alias("_for"), side))
-    if not keyed:
-        raise ValueError("no anchored silver tables among the written rows")
+            matched = old.join(rows.select("record_id", "event_date"), ["record_id", "event_date"], "left_semi")
+            both = both.unionByName(matched.withColumn(WRITTEN, F.lit(False)), allowMissingColumns=True)
+        # Both versions anchored in one pass over the files added and removed, then read three times.
+        anchored = with_anchor(both, profile, identity).localCheckpoint()
+        keyed.append(anchored.select(*ROLLUP_KEY, F.lit(name == ORDERS).alias("_rolls"), WRITTEN))
+        also = (F.lit(name).alias("_table"), F.col("record_id"), F.col(WRITTEN))
+        if name != ORDERS:
+            part = table_partials(name, anchored, None, profile)
+            compared.append(row_digests(part, ROLLUP_KEY, *also, F.lit("rolls").alias("_for"), exclude=[WRITTEN]))
+        cands = table_candidate_rows(name, anchored)
+        if cands is not None:
+            compared.append(row_digests(cands, ROLLUP_KEY, *also, F.lit("states").alias("_for"), exclude=[WRITTEN]))
     keys = _union(keyed)
     if observation is not None:
         keys = keys.observe(
             observation,
-            F.sum(F.col("_written").cast("bigint")).alias("written"),
-            F.sum((F.col("_written") & F.col(ANCHOR_TYPE).isNull()).cast("bigint")).alias("unanchored"),
+            F.sum(F.col(WRITTEN).cast("bigint")).alias("written"),
+            F.sum((F.col(WRITTEN) & F.col(ANCHOR_TYPE).isNull()).cast("bigint")).alias("unanchored"),
         )
     anchored_keys = keys.where(F.col(ANCHOR_TYPE).isNotNull())
     # A record's partial (or candidate row) that is not there as often in the version written
     # as in the version replaced changed: its key must be rolled up (or stated) again.
-    sign = F.when(F.col("_written"), F.lit(1)).otherwise(F.lit(-1))
+    sign = F.when(F.col(WRITTEN), F.lit(1)).otherwise(F.lit(-1))
     differing = (
         _union(compared)
         .where(F.col(ANCHOR_TYPE).isNotNull())
@@ -297,9 +296,12 @@ def comparable(col: Column, dtype: DataType) -> Column:
     return col
 
 
-def row_digests(df: DataFrame, key: Sequence[str] = (ANCHOR_TYPE, ANCHOR_VALUE), *also: Column) -> DataFrame:
-    """``key`` columns and ``_digest`` (a hash of the row's :func:`comparable` columns), then ``also``."""
-    cols = [comparable(F.col(f.name), f.dataType) for f in df.schema.fields]
+def row_digests(
+    df: DataFrame, key: Sequence[str] = (ANCHOR_TYPE, ANCHOR_VALUE), *also: Column, exclude: Sequence[str] = ()
+) -> DataFrame:
+    """``key`` columns and ``_digest`` (a hash of the row's :func:`comparable` columns but
+    ``exclude``), then ``also``."""
+    cols = [comparable(F.col(f.name), f.dataType) for f in df.schema.fields if f.name not in exclude]
     return df.select(*key, F.xxhash64(*cols).alias("_digest"), *also)
 
 

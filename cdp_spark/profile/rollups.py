@@ -250,6 +250,16 @@ def sessions(times: Column, gap_minutes: int) -> Column:
 # --------------------------------------------------------------------------- partials
 
 
+#: A column that per-record partials and candidate rows carry through when their input has it:
+#: :func:`~cdp_spark.profile.incremental.touched_keys` computes both for the versions written
+#: and the versions replaced of a night's records in one pass, marked by it.
+WRITTEN = "_written"
+
+
+def _carried(df: DataFrame) -> list[Column]:
+    return [F.col(WRITTEN)] if WRITTEN in df.columns else []
+
+
 def _partial(df: DataFrame, table: str, **measures: Column) -> DataFrame:
     """One row per record: key, time, channel, and every measure (typed null where not given)."""
     cols = [
@@ -260,6 +270,7 @@ def _partial(df: DataFrame, table: str, **measures: Column) -> DataFrame:
         F.col("channel"),
         F.col("record_id"),
         F.lit(table).alias("_table"),
+        *_carried(df),
     ]
     for field in MEASURES:
         value = measures.pop(field.name, None)
@@ -448,25 +459,29 @@ def partials(
     parts: list[DataFrame] = []
     lines = tables.get(ORDER_LINES)
     for name, df in tables.items():
-        if name == ORDER_LINES:
-            continue
-        anchored = _anchored(df, profile, identity, keys)
-        if name == EVENTS:
-            parts.append(event_partials(anchored))
-        elif name == ORDERS:
-            parts.append(order_partials(anchored, lines, profile))
-        elif name == CONTACTS:
-            parts.append(contact_partials(anchored))
-        elif name == CONSENTS:
-            parts.append(consent_partials(anchored))
-        elif name == TICKETS:
-            parts.append(ticket_partials(anchored))
+        if name in ANCHORED_TABLES:
+            parts.append(table_partials(name, _anchored(df, profile, identity, keys), lines, profile))
     if not parts:
         raise ValueError("no silver tables to roll up")
     out = parts[0]
     for part in parts[1:]:
         out = out.unionByName(part)
     return out
+
+
+def table_partials(name: str, anchored: DataFrame, lines: DataFrame | None, profile: ProfileConfig) -> DataFrame:
+    """Per-record partials of one anchored silver table (``lines``: order lines, for orders)."""
+    if name == EVENTS:
+        return event_partials(anchored)
+    if name == ORDERS:
+        return order_partials(anchored, lines, profile)
+    if name == CONTACTS:
+        return contact_partials(anchored)
+    if name == CONSENTS:
+        return consent_partials(anchored)
+    if name == TICKETS:
+        return ticket_partials(anchored)
+    raise ValueError(f"{name} is not an anchored silver table")
 
 
 def daily_rollups(parts: DataFrame, gap_minutes: int) -> DataFrame:
@@ -533,6 +548,7 @@ def _candidate_rows(df: DataFrame, seen: Column, attributes: dict[str, Column]) 
         "event_date",
         "source",
         "record_id",
+        *_carried(df),
         seen.alias("_seen"),
         F.inline(F.filter(pairs, lambda p: p["value"].isNotNull() & (F.trim(p["value"]) != ""))),
     )
@@ -546,66 +562,62 @@ def candidate_rows(
 ) -> DataFrame | None:
     """One row per anchored record and attribute value it states (``keys``: as in :func:`partials`)."""
     parts: list[DataFrame] = []
-    if CONTACTS in tables:
-        c = _anchored(tables[CONTACTS], profile, identity, keys)
-        parts.append(
-            _candidate_rows(
-                c,
-                F.coalesce(F.col("updated_at"), F.col("event_time")),
-                {
-                    "name": display_name(F.col("first_name"), F.col("last_name")),
-                    "gender": F.col("gender"),
-                    "birth_date": F.col("birth_date"),
-                    "address": _address(F.col("street"), F.col("postcode"), F.col("city"), F.col("country")),
-                    "email": F.col("email"),
-                    "phone": F.col("phone"),
-                },
-            )
-        )
-    if ORDERS in tables:
-        o = _anchored(tables[ORDERS], profile, identity, keys)
-        parts.append(
-            _candidate_rows(
-                o,
-                F.coalesce(F.col("updated_at"), F.col("event_time")),
-                {
-                    "name": F.col("shipping_name"),
-                    "address": _address(
-                        F.col("shipping_street"),
-                        F.col("shipping_postcode"),
-                        F.col("shipping_city"),
-                        F.col("shipping_country"),
-                    ),
-                    "email": F.col("email"),
-                    "phone": F.col("phone"),
-                },
-            )
-        )
-    if TICKETS in tables:
-        t = _anchored(tables[TICKETS], profile, identity, keys)
-        parts.append(
-            _candidate_rows(
-                t,
-                F.col("event_time"),
-                {"name": F.col("name"), "email": F.col("email"), "phone": F.col("phone")},
-            )
-        )
-    if CONSENTS in tables:  # a consent names the address or number it was given for
-        c = _anchored(tables[CONSENTS], profile, identity, keys)
-        ids = F.col("identifiers")
-        parts.append(
-            _candidate_rows(
-                c,
-                F.col("event_time"),
-                {"email": F.try_element_at(ids, F.lit("email")), "phone": F.try_element_at(ids, F.lit("phone"))},
-            )
-        )
+    for name in (CONTACTS, ORDERS, TICKETS, CONSENTS):
+        if name in tables:
+            part = table_candidate_rows(name, _anchored(tables[name], profile, identity, keys))
+            if part is not None:
+                parts.append(part)
     if not parts:
         return None
     out = parts[0]
     for part in parts[1:]:
         out = out.unionByName(part)
     return out
+
+
+def table_candidate_rows(name: str, anchored: DataFrame) -> DataFrame | None:
+    """Candidate rows of one anchored silver table; None for a table that states no attribute."""
+    if name == CONTACTS:
+        return _candidate_rows(
+            anchored,
+            F.coalesce(F.col("updated_at"), F.col("event_time")),
+            {
+                "name": display_name(F.col("first_name"), F.col("last_name")),
+                "gender": F.col("gender"),
+                "birth_date": F.col("birth_date"),
+                "address": _address(F.col("street"), F.col("postcode"), F.col("city"), F.col("country")),
+                "email": F.col("email"),
+                "phone": F.col("phone"),
+            },
+        )
+    if name == ORDERS:
+        return _candidate_rows(
+            anchored,
+            F.coalesce(F.col("updated_at"), F.col("event_time")),
+            {
+                "name": F.col("shipping_name"),
+                "address": _address(
+                    F.col("shipping_street"),
+                    F.col("shipping_postcode"),
+                    F.col("shipping_city"),
+                    F.col("shipping_country"),
+                ),
+                "email": F.col("email"),
+                "phone": F.col("phone"),
+            },
+        )
+    if name == TICKETS:
+        return _candidate_rows(
+            anchored, F.col("event_time"), {"name": F.col("name"), "email": F.col("email"), "phone": F.col("phone")}
+        )
+    if name == CONSENTS:  # a consent names the address or number it was given for
+        ids = F.col("identifiers")
+        return _candidate_rows(
+            anchored,
+            F.col("event_time"),
+            {"email": F.try_element_at(ids, F.lit("email")), "phone": F.try_element_at(ids, F.lit("phone"))},
+        )
+    return None
 
 
 def attribute_candidates(rows: DataFrame) -> DataFrame:

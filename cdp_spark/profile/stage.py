@@ -161,6 +161,8 @@ def profiles_as_of(ctx: CdpContext, as_of: date, config: ProfileConfig | None = 
     Uses the current identity map: person ids are today's, behaviour stops at ``as_of``. The
     product catalogue (sku → category, for ``viewed_categories``) is learnt only from order
     lines dated up to ``as_of``, so a product first sold later does not leak into the past.
+    Silver keeps one version per record: a record dated up to ``as_of`` and updated after it
+    (a contact's new name) states its latest values here too.
     """
     cfg = config or profile_config(ctx.config)
     store = ctx.store
