@@ -604,12 +604,16 @@ def test_a_night_rewrites_only_the_months_whose_rolled_up_rows_changed(ctx) -> N
     assert got == {("b", jan): 2, ("a", feb): 4, ("a", mar): 5, ("c", mar): 3}
 
 
-def test_merge_new_rows_auto_merges_when_the_candidates_are_at_least_the_persons_aggregated_again() -> None:
+def test_merge_new_rows_auto_merges_over_deep_histories_when_the_candidates_are_at_least_the_persons_aggregated_again() -> None:
     from cdp_spark.profile.incremental import merge_pays
 
-    assert merge_pays("auto", 5, 5) and merge_pays("auto", 1, 0)
-    assert not merge_pays("auto", 634, 17066)
-    assert merge_pays("merge", 1, 17066) and not merge_pays("again", 50, 0)
+    assert merge_pays("auto", 5, 5, 9.8) and merge_pays("auto", 1, 0, 6.7)
+    assert not merge_pays("auto", 634, 17066, 9.8)
+    # Shallow histories (30 days: 3.4 rollup rows per person): aggregating again was faster
+    # even for 50.7k candidates against 7.4k persons aggregated anyway.
+    assert not merge_pays("auto", 50706, 7402, 3.4) and not merge_pays("auto", 1, 0, 3.4)
+    assert merge_pays("auto", 5, 5), "depth unknown: the counts decide"
+    assert merge_pays("merge", 1, 17066, 1.0) and not merge_pays("again", 50, 0, 20.0)
 
 
 def test_window_days_are_days_entering_the_range_or_leaving_a_window() -> None:

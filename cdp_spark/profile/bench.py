@@ -104,6 +104,7 @@ def bench_gold(
             "persons_merged": prof.metrics.get("persons_merged", 0),
             "persons_merged_new_identifiers": prof.metrics.get("persons_merged_new_identifiers", 0),
             "persons_merged_departed_days": prof.metrics.get("persons_merged_departed_days", 0),
+            "rollup_rows_per_person": prof.metrics.get("rollup_rows_per_person"),
             "profiles_version": bench_ctx.store.version(PROFILES),
             "keys_touched": prof.metrics.get("keys_touched"),
             "days_rolled_up": prof.metrics.get("days_rolled_up"),

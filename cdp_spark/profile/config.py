@@ -119,7 +119,9 @@ class ProfileConfig(StrictModel):
     #: How a night treats persons whose only changes are new rows (and new identifiers without
     #: history, and subtractable rows on days that left a window): ``merge`` them into the
     #: stored row, aggregate them ``again`` with the persons that are aggregated again anyway,
-    #: or ``auto``: merge when they are at least as many as those. All give the same profiles; only the cost differs (see ``incremental.merge_pays``).
+    #: or ``auto``: merge when the history is deep (``incremental.MERGE_MIN_ROWS_PER_PERSON``
+    #: rollup rows per person) and they are at least as many as those. All give the same
+    #: profiles; only the cost differs (see ``incremental.merge_pays``).
     merge_new_rows: MergeMode = "auto"
 
     @field_validator("reporting_currency")

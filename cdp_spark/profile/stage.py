@@ -586,7 +586,7 @@ def _incremental(
     config: ProfileConfig,
     catalogue: DataFrame | None,
     laps: _Laps,
-) -> tuple[DataFrame, dict[str, int]]:
+) -> tuple[DataFrame, dict[str, Any]]:
     """Profiles from ``base``: persons whose rows can have changed are aggregated again, those
     whose only changes are new mergeable rows, new identifiers without history and removable
     rows on days that left a window get the new rows merged in and the departed ones
@@ -595,7 +595,8 @@ def _incremental(
     Returns the profiles and the counts ``persons_rebuilt``, ``persons_merged``,
     ``persons_merged_new_identifiers`` (merged persons who also gained identifiers),
     ``persons_merged_departed_days`` (merged persons whose rows on days that left a window
-    were subtracted from it) and ``persons_merge_candidates`` (persons who could have been
+    were subtracted from it), ``rollup_rows_per_person`` (the history's depth ``auto`` weighed,
+    None when it did not) and ``persons_merge_candidates`` (persons who could have been
     merged; ``merge_new_rows`` decides whether they were, or were aggregated again with the
     rest).
     """
@@ -638,7 +639,11 @@ def _incremental(
     rebuilt_count = persons.count()
     merging = _merging(appended, grown, departing, identity_map, _small(persons, rebuilt_count), base.profiles)
     candidates = merging.count() if merging is not None else 0
-    if merging is not None and not merge_pays(config.merge_new_rows, candidates, rebuilt_count):
+    depth = None
+    if merging is not None and config.merge_new_rows == "auto":  # counted from file metadata
+        rows = store.read(ROLLUPS, version=base.rollups_version).count()
+        depth = round(rows / max(base.profiles.count(), 1), 2)
+    if merging is not None and not merge_pays(config.merge_new_rows, candidates, rebuilt_count, depth):
         persons = persons.unionByName(merging).localCheckpoint()  # aggregated again with the rest
         rebuilt_count += candidates
         merging = None
@@ -688,6 +693,7 @@ def _incremental(
         "persons_merged": 0,
         "persons_merged_new_identifiers": 0,
         "persons_merged_departed_days": subtracted,
+        "rollup_rows_per_person": depth,
     }
     if merging is not None:
         counts["persons_merged"] = candidates
