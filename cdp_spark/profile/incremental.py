@@ -61,7 +61,14 @@ from pyspark.sql.types import (
 )
 
 from cdp_spark.profile.build import identifier_hash, person_anchors
-from cdp_spark.profile.rollups import with_anchor
+from cdp_spark.profile.rollups import (
+    ORDERS,
+    WRITTEN,
+    table_candidate_rows,
+    table_partials,
+    union_all,
+    with_anchor,
+)
 from cdp_spark.profile.schema import ANCHOR_TYPE, ANCHOR_VALUE, ROLLUP_KEY, profile_schema
 
 if TYPE_CHECKING:
@@ -162,6 +169,7 @@ class Base:
     rollups_version: int
     candidates_version: int
     silver_versions: dict[str, int] | None = None
+    persons: int | None = None  # rows of ``profiles``, as its build recorded them
 
 
 def reusable_base(
@@ -191,6 +199,7 @@ def reusable_base(
         int(build["rollups_version"]),
         int(build["candidates_version"]),
         {k: int(v) for k, v in silver.items()} if silver is not None else None,
+        int(build["persons"]) if build.get("persons") is not None else None,
     )
 
 
@@ -230,9 +239,6 @@ def touched_keys(
     Rows without a usable identifier have no key; ``observation`` (if given) counts the
     written ones as ``written`` and ``unanchored``, in the same pass.
     """
-    from cdp_spark.profile.rollups import ORDERS, WRITTEN, table_candidate_rows, table_partials
-
-    record = ["_table", "record_id"]
     keyed: list[DataFrame] = []
     compared: list[DataFrame] = []
     for name, rows in written.items():
@@ -251,7 +257,7 @@ def touched_keys(
         cands = table_candidate_rows(name, anchored)
         if cands is not None:
             compared.append(row_digests(cands, ROLLUP_KEY, *also, F.lit("states").alias("_for"), exclude=[WRITTEN]))
-    keys = _union(keyed)
+    keys = union_all(keyed)
     if observation is not None:
         keys = keys.observe(
             observation,
@@ -263,9 +269,9 @@ def touched_keys(
     # as in the version replaced changed: its key must be rolled up (or stated) again.
     sign = F.when(F.col(WRITTEN), F.lit(1)).otherwise(F.lit(-1))
     differing = (
-        _union(compared)
+        union_all(compared)
         .where(F.col(ANCHOR_TYPE).isNotNull())
-        .groupBy("_for", *record, "_digest", *ROLLUP_KEY)
+        .groupBy("_for", "_table", "record_id", "_digest", *ROLLUP_KEY)
         .agg(F.sum(sign).alias("_balance"))
         .where(F.col("_balance") != 0)
         .groupBy(*ROLLUP_KEY)
@@ -284,13 +290,6 @@ def touched_keys(
         (F.col("_always") | F.coalesce(F.col("_r"), F.lit(False))).alias("rolls"),
         F.coalesce(F.col("_s"), F.lit(False)).alias("states"),
     )
-
-
-def _union(frames: Sequence[DataFrame]) -> DataFrame:
-    out = frames[0]
-    for frame in frames[1:]:
-        out = out.unionByName(frame)
-    return out
 
 
 def comparable(col: Column, dtype: DataType) -> Column:

@@ -434,6 +434,14 @@ def ticket_partials(tickets: DataFrame) -> DataFrame:
     )
 
 
+def union_all(frames: Sequence[DataFrame]) -> DataFrame:
+    """``frames`` (at least one) unioned by column name."""
+    out = frames[0]
+    for frame in frames[1:]:
+        out = out.unionByName(frame)
+    return out
+
+
 def _anchored(df: DataFrame, profile: ProfileConfig, identity: IdentityConfig, keys: DataFrame | None) -> DataFrame:
     """``df`` with its anchor; with ``keys``, only the records of those ``(anchor, day)`` keys.
 
@@ -463,10 +471,7 @@ def partials(
             parts.append(table_partials(name, _anchored(df, profile, identity, keys), lines, profile))
     if not parts:
         raise ValueError("no silver tables to roll up")
-    out = parts[0]
-    for part in parts[1:]:
-        out = out.unionByName(part)
-    return out
+    return union_all(parts)
 
 
 def table_partials(name: str, anchored: DataFrame, lines: DataFrame | None, profile: ProfileConfig) -> DataFrame:
@@ -569,10 +574,7 @@ def candidate_rows(
                 parts.append(part)
     if not parts:
         return None
-    out = parts[0]
-    for part in parts[1:]:
-        out = out.unionByName(part)
-    return out
+    return union_all(parts)
 
 
 def table_candidate_rows(name: str, anchored: DataFrame) -> DataFrame | None:

@@ -65,6 +65,7 @@ from cdp_spark.profile.rollups import (
     partials,
     removable,
     touched_dates,
+    union_all,
 )
 from cdp_spark.profile.schema import (
     ANCHOR_TYPE,
@@ -232,13 +233,14 @@ def run_profile(ctx: CdpContext, rc: RunContext) -> StageResult:
 
     for table in (ROLLUPS, CANDIDATES):
         scope = scopes[table]
+        rewritten = f"{table.split('.')[-1]}_months_rewritten"
         if scope.days is None:
             tables = visible
         else:
             tables = silver_tables(ctx, rc.run_date, scope.days, versions) if scope.days else {}
         if not any(t in tables for t in ANCHORED_TABLES):
             if keys is not None:
-                metrics[f"{table.split('.')[-1]}_months_rewritten"] = 0
+                metrics[rewritten] = 0
             continue
         _check_partitioning(ctx, table)
         if table == ROLLUPS:
@@ -265,7 +267,7 @@ def run_profile(ctx: CdpContext, rc: RunContext) -> StageResult:
         out, months, diff = _replace_rows(ctx, table, df, scope.days, scope.keys, rc, as_of)
         if diff is not None:
             diffs[table] = diff
-        metrics[f"{table.split('.')[-1]}_months_rewritten"] = months
+        metrics[rewritten] = months
         result.wrote(table, None if out is None or out.skipped else out.version)
         laps.lap(table)
         if table == ROLLUPS:
@@ -640,9 +642,10 @@ def _incremental(
     merging = _merging(appended, grown, departing, identity_map, _small(persons, rebuilt_count), base.profiles)
     candidates = merging.count() if merging is not None else 0
     depth = None
-    if merging is not None and config.merge_new_rows == "auto":  # counted from file metadata
+    if merging is not None and config.merge_new_rows == "auto":  # rows counted from file footers
         rows = store.read(ROLLUPS, version=base.rollups_version).count()
-        depth = round(rows / max(base.profiles.count(), 1), 2)
+        persons_then = base.persons if base.persons is not None else base.profiles.count()
+        depth = round(rows / max(persons_then, 1), 2)
     if merging is not None and not merge_pays(config.merge_new_rows, candidates, rebuilt_count, depth):
         persons = persons.unionByName(merging).localCheckpoint()  # aggregated again with the rest
         rebuilt_count += candidates
@@ -683,10 +686,7 @@ def _incremental(
         parts.append(merged.localCheckpoint())
         untouched = untouched.join(merging, "person_id", "left_anti")
     parts.append(untouched.select(*aggregated_columns(config)))
-    aggregated = parts[0]
-    for part in parts[1:]:
-        aggregated = aggregated.unionByName(part)
-    profiles = finalise_profiles(aggregated, run_date, config, catalogue=catalogue)
+    profiles = finalise_profiles(union_all(parts), run_date, config, catalogue=catalogue)
     counts = {
         "persons_rebuilt": rebuilt_count,
         "persons_merge_candidates": candidates,
