@@ -405,11 +405,8 @@ def persons_to_rebuild(anchors_changed: Sequence[DataFrame], identity_map: DataF
     ``identity``: the persons of :func:`identity_changes` (rule 4) the caller does not merge.
     """
     out = identity.select("person_id")
-    keys: DataFrame | None = None
-    for changed in anchors_changed:  # one join with the identity map for all rules, not one per rule
-        part = changed.select(ANCHOR_TYPE, ANCHOR_VALUE)
-        keys = part if keys is None else keys.unionByName(part)
-    if keys is not None:
+    if anchors_changed:  # one join with the identity map for all rules, not one per rule
+        keys = union_all([changed.select(ANCHOR_TYPE, ANCHOR_VALUE) for changed in anchors_changed])
         anchors = person_anchors(identity_map)
         out = out.unionByName(keys.distinct().join(anchors, [ANCHOR_TYPE, ANCHOR_VALUE]).select("person_id"))
     return out.distinct()

@@ -768,11 +768,9 @@ def _merging(
         frames.append(grown.select("person_id"))
     if not frames:
         return None
-    candidates = frames[0]
-    for frame in frames[1:]:
-        candidates = candidates.unionByName(frame)
     persons = (
-        candidates.distinct()
+        union_all(frames)
+        .distinct()
         .join(rebuilt, "person_id", "left_anti")
         .join(previous.select("person_id"), "person_id", "left_semi")  # new persons are rebuilt anyway
         .localCheckpoint()
