@@ -264,7 +264,7 @@ def run_profile(ctx: CdpContext, rc: RunContext) -> StageResult:
         if isinstance(base, Base) and store.exists(table):
             built_from = base.rollups_version if table == ROLLUPS else base.candidates_version
             as_of = base.as_of if store.version(table) == built_from else None
-        out, months, diff = _replace_rows(ctx, table, df, scope.days, scope.keys, rc, as_of)
+        out, months, diff = _replace_rows(ctx, table, df, scope.days, scope.keys, rc, as_of, laps)
         if diff is not None:
             diffs[table] = diff
         metrics[rewritten] = months
@@ -307,6 +307,7 @@ def run_profile(ctx: CdpContext, rc: RunContext) -> StageResult:
     changes = lifecycle_changes(previous, profiles, rc.run_date)
     out = store.write(PROFILES, profiles, mode="overwrite", txn=rc.txn(PROFILES))
     result.wrote(PROFILES, None if out.skipped else out.version)
+    laps.lap("write_profiles.profiles")
     out = store.write(
         LIFECYCLE_CHANGES,
         changes.select(*[F.col(f.name).cast(f.dataType) for f in LIFECYCLE_CHANGES_SCHEMA.fields]),
@@ -358,6 +359,7 @@ def _replace_rows(
     keys: DataFrame | None,
     rc: RunContext,
     as_of: date | None = None,
+    laps: _Laps | None = None,
 ) -> tuple[WriteResult | None, int | None, DataFrame | None]:
     """Write rolled-up ``rows`` (of ``keys``, or whole ``days``, or everything when ``days`` is
     None) into ``table``; returns the write (None: nothing changed), the months rewritten and,
@@ -385,12 +387,16 @@ def _replace_rows(
     else:
         stored = _keyed(store.read(table, partition_filters=_months(days)), keys)
         rows = rows.select(*stored.columns).localCheckpoint()  # compared, then written
+        if laps is not None:
+            laps.lap(f"{table}.roll_up_keys")
         if as_of is not None:
             diff = rollup_changes(stored, rows, as_of, rc.run_date).localCheckpoint()
             changed = diff.select(*ROLLUP_KEY)
         else:
             changed = differing_keys(stored, rows).localCheckpoint()
         firsts = {r[0] for r in changed.select(F.trunc("event_date", "month")).distinct().collect()}
+        if laps is not None:
+            laps.lap(f"{table}.compare")
         if not firsts:
             return None, 0, diff
         months, rewritten = [(EVENT_MONTH, "in", sorted(m.isoformat() for m in firsts))], len(firsts)
@@ -633,14 +639,19 @@ def _incremental(
         left_rows = _rows_on(ctx, ROLLUPS, left).localCheckpoint()  # read here, in _merging, departed_windows
         changed.append(left_rows.where(~removable()))  # cannot be subtracted from a window
         departing = left_rows.where(removable())
+    laps.lap("persons_to_rebuild.rules_1_to_3")
     identity = identity_changes(identity_map, base.profiles, base.as_of).localCheckpoint()  # rule 4
+    laps.lap("persons_to_rebuild.identity_changes")
     grown = _grown_without_history(ctx, base, identity, identity_map, run_date)
     if grown is not None:
         identity = identity.join(grown, "person_id", "left_anti")
+    laps.lap("persons_to_rebuild.grown_without_history")
     persons = persons_to_rebuild(changed, identity_map, identity).localCheckpoint()
     rebuilt_count = persons.count()
+    laps.lap("persons_to_rebuild.persons")
     merging = _merging(appended, grown, departing, identity_map, _small(persons, rebuilt_count), base.profiles)
     candidates = merging.count() if merging is not None else 0
+    laps.lap("persons_to_rebuild.merging")
     depth = None
     if merging is not None and config.merge_new_rows == "auto":  # rows counted from file footers
         rows = store.read(ROLLUPS, version=base.rollups_version).count()
@@ -663,6 +674,7 @@ def _incremental(
     # The aggregated and merged persons are read twice by finalise_profiles (RFM cut points
     # over everybody, then the rows): checkpointed, their history is scanned once.
     parts = [rebuilt.localCheckpoint()]
+    laps.lap("aggregate_and_finalise.aggregate")
     subtracted = 0
     untouched = base.profiles.join(persons, "person_id", "left_anti")
     if merging is not None:
@@ -684,6 +696,7 @@ def _incremental(
             subtracted = departed.count()
             merged = subtract_windows(merged, departed, config)
         parts.append(merged.localCheckpoint())
+        laps.lap("aggregate_and_finalise.merge")
         untouched = untouched.join(merging, "person_id", "left_anti")
     parts.append(untouched.select(*aggregated_columns(config)))
     profiles = finalise_profiles(union_all(parts), run_date, config, catalogue=catalogue)
