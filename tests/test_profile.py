@@ -411,9 +411,10 @@ def test_stage_late_events_merges_splits_windows_and_full_rebuild(ctx) -> None: 
     assert (c["first_seen"], c["last_seen"], c["last_channel"]) == (t(D1, 9.2), t(d10, 12), "web")  # the order
     # The same night again with merge_new_rows: again. The three candidates are aggregated
     # again instead (as auto does when they are fewer than the persons aggregated anyway), and
-    # the profiles are the same.
+    # the profiles are the same. They are found in the same join as the others, not told apart
+    # first: the candidates are not counted.
     res = _run(_with_profile(ctx, merge_new_rows="again"), d10, gen=2)
-    assert (res.metrics["mode"], res.metrics["persons_merge_candidates"]) == ("incremental", 3)
+    assert (res.metrics["mode"], res.metrics["persons_merge_candidates"]) == ("incremental", None)
     assert (res.metrics["persons_rebuilt"], res.metrics["persons_merged"]) == (3, 0)
     assert _by_key(store.read("gold.profiles"), "person_id") == incremental_d10
     # The rollups are rewritten (as by OPTIMIZE) and vacuumed with no retention: the version
@@ -614,6 +615,17 @@ def test_merge_new_rows_auto_merges_over_deep_histories_when_the_candidates_are_
     assert not merge_pays("auto", 50706, 7402, 3.4) and not merge_pays("auto", 1, 0, 3.4)
     assert merge_pays("auto", 5, 5), "depth unknown: the counts decide"
     assert merge_pays("merge", 1, 17066, 1.0) and not merge_pays("again", 50, 0, 20.0)
+
+
+def test_merge_is_ruled_out_before_counting_only_where_no_count_could_make_it_pay() -> None:
+    from cdp_spark.profile.incremental import MERGE_MIN_ROWS_PER_PERSON, merge_pays, merge_possible
+
+    shallow, deep = MERGE_MIN_ROWS_PER_PERSON - 0.1, MERGE_MIN_ROWS_PER_PERSON
+    assert not merge_possible("again", deep) and not merge_possible("auto", shallow)
+    assert merge_possible("auto", deep) and merge_possible("auto", None) and merge_possible("merge", 1.0)
+    # Where it is ruled out, merge_pays says no for any counts: skipping the count loses nothing.
+    for mode, depth in (("again", deep), ("auto", shallow)):
+        assert not any(merge_pays(mode, c, a, depth) for c in (1, 10, 10**6) for a in (0, 10, 10**6))
 
 
 def test_window_days_are_days_entering_the_range_or_leaving_a_window() -> None:

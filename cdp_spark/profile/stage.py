@@ -49,6 +49,7 @@ from cdp_spark.profile.incremental import (
     fresh_identifiers,
     identity_changes,
     merge_pays,
+    merge_possible,
     persons_to_rebuild,
     reusable_base,
     rollup_changes,
@@ -394,10 +395,14 @@ def _replace_rows(
             changed = diff.select(*ROLLUP_KEY)
         else:
             changed = differing_keys(stored, rows).localCheckpoint()
-        firsts = {r[0] for r in changed.select(F.trunc("event_date", "month")).distinct().collect()}
+        per_month = changed.groupBy(F.trunc("event_date", "month")).count().collect()
         laps.lap(f"{table}.compare")
-        if not firsts:
+        if not per_month:
             return None, 0, diff
+        firsts = {r[0] for r in per_month}
+        # A few keys are broadcast: the month's stored rows are then filtered as they are
+        # read, not shuffled (and sorted) to meet them.
+        changed = _small(changed, sum(r[1] for r in per_month))
         months, rewritten = [(EVENT_MONTH, "in", sorted(m.isoformat() for m in firsts))], len(firsts)
         new = rows.join(changed, list(ROLLUP_KEY), "left_semi")
         others = store.read(table, partition_filters=months).join(changed, list(ROLLUP_KEY), "left_anti")
@@ -537,13 +542,30 @@ class _Scope(NamedTuple):
 def _scopes(days: list[date] | None, keys: DataFrame | None) -> dict[str, _Scope]:
     """Per rollup table, its :class:`_Scope`: the keys :func:`touched_keys` flags for it (``rolls``
     for the rollups, ``states`` for the candidates) and the days they lie on, or the same
-    whole days for both when there are no keys."""
+    whole days for both when there are no keys.
+
+    Keys up to :data:`BROADCAST_PERSONS` are marked for broadcast: every join that picks rows by
+    key (silver rows of the days read, stored rows of the months compared) then filters them
+    as they are scanned instead of shuffling all of them to meet a few keys.
+    """
     if keys is None:
         return {ROLLUPS: _Scope(days, None), CANDIDATES: _Scope(days, None)}
-    per_day = keys.groupBy("event_date").agg(F.max("rolls").alias("r"), F.max("states").alias("s")).collect()
+    per_day = (
+        keys.groupBy("event_date")
+        .agg(
+            F.sum(F.col("rolls").cast("bigint")).alias("r"),
+            F.sum(F.col("states").cast("bigint")).alias("s"),
+        )
+        .collect()
+    )
+    rolls, states = sum(r.r for r in per_day), sum(r.s for r in per_day)
     return {
-        ROLLUPS: _Scope(sorted(r.event_date for r in per_day if r.r), keys.where("rolls").select(*ROLLUP_KEY)),
-        CANDIDATES: _Scope(sorted(r.event_date for r in per_day if r.s), keys.where("states").select(*ROLLUP_KEY)),
+        ROLLUPS: _Scope(
+            sorted(r.event_date for r in per_day if r.r), _small(keys.where("rolls").select(*ROLLUP_KEY), rolls)
+        ),
+        CANDIDATES: _Scope(
+            sorted(r.event_date for r in per_day if r.s), _small(keys.where("states").select(*ROLLUP_KEY), states)
+        ),
     }
 
 
@@ -605,9 +627,20 @@ def _incremental(
     were subtracted from it), ``rollup_rows_per_person`` (the history's depth ``auto`` weighed,
     None when it did not) and ``persons_merge_candidates`` (persons who could have been
     merged; ``merge_new_rows`` decides whether they were, or were aggregated again with the
-    rest).
+    rest; None when the setting or the history's depth ruled merging out before they were
+    told apart, see :func:`~cdp_spark.profile.incremental.merge_possible`).
     """
     store = ctx.store
+    # Whether merging can pay is known before anything is counted when the setting or the
+    # history's depth rules it out (``auto`` below MERGE_MIN_ROWS_PER_PERSON rows per person,
+    # counted from file metadata): then the persons it would merge are simply aggregated again
+    # with the rest, found in the same join, and the passes that tell them apart are skipped.
+    depth = None
+    if config.merge_new_rows == "auto":
+        rows = store.read(ROLLUPS, version=base.rollups_version).count()
+        persons_then = base.persons if base.persons is not None else base.profiles.count()
+        depth = round(rows / max(persons_then, 1), 2)
+    may_merge = merge_possible(config.merge_new_rows, depth)
     changed: list[DataFrame] = []
     appended: DataFrame | None = None
     # Rule 1: rows of the keys rolled up again that differ from what the base was built from.
@@ -619,8 +652,11 @@ def _incremental(
         if diff is None:
             before, after = _rows_on(ctx, ROLLUPS, days, base.rollups_version), _rows_on(ctx, ROLLUPS, days)
             diff = rollup_changes(_keyed(before, keys), _keyed(after, keys), base.as_of, run_date).localCheckpoint()
-        changed.append(diff.where(~F.col("appended")))
-        appended = diff.where(F.col("appended")).select(*ROLLUP_KEY)
+        if may_merge:
+            changed.append(diff.where(~F.col("appended")))
+            appended = diff.where(F.col("appended")).select(*ROLLUP_KEY)
+        else:
+            changed.append(diff)
     days, keys = scopes[CANDIDATES]
     if days:
         cands = diffs.get(CANDIDATES)
@@ -634,29 +670,29 @@ def _incremental(
         changed.append(_rows_on(ctx, ROLLUPS, entered, base.rollups_version))
         changed.append(_rows_on(ctx, CANDIDATES, entered, base.candidates_version))
     departing: DataFrame | None = None
-    if left:  # rule 3: rows on days that left a behaviour window (the golden record has none)
+    if left and may_merge:  # rule 3: rows on days that left a behaviour window (the golden record has none)
         left_rows = _rows_on(ctx, ROLLUPS, left).localCheckpoint()  # read here, in _merging, departed_windows
         changed.append(left_rows.where(~removable()))  # cannot be subtracted from a window
         departing = left_rows.where(removable())
+    elif left:
+        changed.append(_rows_on(ctx, ROLLUPS, left))
     laps.lap("persons_to_rebuild.rules_1_to_3")
     identity = identity_changes(identity_map, base.profiles, base.as_of).localCheckpoint()  # rule 4
     laps.lap("persons_to_rebuild.identity_changes")
-    grown = _grown_without_history(ctx, base, identity, identity_map, run_date)
+    grown = _grown_without_history(ctx, base, identity, identity_map, run_date) if may_merge else None
     if grown is not None:
         identity = identity.join(grown, "person_id", "left_anti")
     laps.lap("persons_to_rebuild.grown_without_history")
     persons = persons_to_rebuild(changed, identity_map, identity).localCheckpoint()
     rebuilt_count = persons.count()
     laps.lap("persons_to_rebuild.persons")
-    merging = _merging(appended, grown, departing, identity_map, _small(persons, rebuilt_count), base.profiles)
-    candidates = merging.count() if merging is not None else 0
+    merging = None
+    candidates: int | None = None
+    if may_merge:
+        merging = _merging(appended, grown, departing, identity_map, _small(persons, rebuilt_count), base.profiles)
+        candidates = merging.count() if merging is not None else 0
     laps.lap("persons_to_rebuild.merging")
-    depth = None
-    if merging is not None and config.merge_new_rows == "auto":  # rows counted from file footers
-        rows = store.read(ROLLUPS, version=base.rollups_version).count()
-        persons_then = base.persons if base.persons is not None else base.profiles.count()
-        depth = round(rows / max(persons_then, 1), 2)
-    if merging is not None and not merge_pays(config.merge_new_rows, candidates, rebuilt_count, depth):
+    if merging is not None and candidates and not merge_pays(config.merge_new_rows, candidates, rebuilt_count, depth):
         persons = persons.unionByName(merging).localCheckpoint()  # aggregated again with the rest
         rebuilt_count += candidates
         merging = None
@@ -676,10 +712,11 @@ def _incremental(
     laps.lap("aggregate_and_finalise.aggregate")
     subtracted = 0
     untouched = base.profiles.join(persons, "person_id", "left_anti")
-    if merging is not None:
+    if merging is not None and candidates:
         merging = _small(merging, candidates)
         if appended is not None:  # appended keys lie after the snapshot: only those days are read
-            new_rows = _rows_on(ctx, ROLLUPS, entered).join(appended, list(ROLLUP_KEY), "left_semi")
+            new_keys = _small(appended, appended.count())  # the night's new keys: broadcast when few
+            new_rows = _rows_on(ctx, ROLLUPS, entered).join(new_keys, list(ROLLUP_KEY), "left_semi")
         else:  # new identifiers without any new row
             new_rows = ctx.spark.createDataFrame([], ROLLUP_SCHEMA)
         ids = identity_map.join(merging, "person_id", "left_semi")
@@ -708,7 +745,7 @@ def _incremental(
         "rollup_rows_per_person": depth,
     }
     if merging is not None:
-        counts["persons_merged"] = candidates
+        counts["persons_merged"] = candidates or 0
         if grown is not None:
             counts["persons_merged_new_identifiers"] = merging.join(grown, "person_id", "left_semi").count()
     return profiles.localCheckpoint(), counts
@@ -723,7 +760,8 @@ BROADCAST_PERSONS = 1_000_000
 
 
 def _small(persons: DataFrame, rows: int) -> DataFrame:
-    """``persons`` (or their identifiers; counted: ``rows``) marked for broadcast when they are few enough."""
+    """``persons`` (or their identifiers, or rollup keys; counted: ``rows``) marked for broadcast
+    when they are few enough."""
     return F.broadcast(persons) if rows <= BROADCAST_PERSONS else persons
 
 
