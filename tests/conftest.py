@@ -40,6 +40,12 @@ def spark_settings(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no
                     # measured on a 40-person incremental profile run: 36-40 s -> 29-30 s.
                     "spark.sql.codegen.wholeStage": "false",
                     "spark.sql.codegen.factoryMode": "NO_CODEGEN",
+                    # Spark sizes memory pages from heap / cores / 16: 32 MB here. Every sort,
+                    # aggregation and broadcast hash table takes at least one page, so on tiny
+                    # data the pages, not the rows, fill the 2 GB driver: the late-events profile
+                    # test peaked at 1911 MB of old generation and once failed to build a
+                    # broadcast. With 1 MB pages the same test peaks at 1246 MB, same time.
+                    "spark.buffer.pageSize": "1m",
                 },
             },
         },
