@@ -509,6 +509,53 @@ def test_profiles_as_of_learn_the_catalogue_only_from_order_lines_up_to_that_dat
     assert [(r.person_id, r.viewed_categories) for r in now] == [("P1", {"cruise": 1, "tent": 2})]
 
 
+def test_a_night_moves_the_viewed_categories_of_untouched_persons_with_the_catalogue(ctx) -> None:  # type: ignore[no-untyped-def]
+    # Four members view products on D1; on D2 order lines move k1 from cruise to expedition and
+    # sell t1 (unknown before) as a tent. P1 and P2 are untouched by D2 but viewed those skus,
+    # P3 is touched (another view of k1), P4 viewed only z1, whose category stays. The catalogue
+    # is not a rollup: a night that touches none of a person's rows still changes their
+    # viewed_categories, and must equal a full rebuild.
+    from cdp_spark.cleanse.silver_schema import ORDER_LINES, order_lines_schema
+
+    spark, store = ctx.spark, ctx.store
+    t = lambda day, h: datetime.combine(day, datetime.min.time()) + timedelta(hours=h)  # noqa: E731
+
+    def view(rid: str, day: date, member: str, sku: str) -> dict:
+        return _event(rid, t(day, 9), {"member_id": member}, day, "product_view", product_id=sku)
+
+    def line(rid: str, day: date, sku: str, category: str) -> dict[str, Any]:
+        row: dict[str, Any] = {f.name: None for f in order_lines_schema().fields}
+        row.update(record_id=f"{rid}#1", source="orders", event_time=t(day, 12), event_date=day,
+                   order_record_id=rid, line_no=1, sku=sku, category=category, quantity=1, _run_date=day)  # fmt: skip
+        return row
+
+    def deliver(events: list[dict], lines: list[dict[str, Any]]) -> None:
+        store.write("silver.events", _silver(spark, EVENTS, events), mode="append", partition_by=["event_date"])
+        store.write(ORDER_LINES, spark.createDataFrame(lines, order_lines_schema()), mode="append",
+                    partition_by=["event_date"])  # fmt: skip
+
+    deliver(
+        [view("v1", D1, "m1", "k1"), view("v2", D1, "m2", "t1"), view("v3", D1, "m3", "k1"), view("v4", D1, "m4", "z1")],
+        [line("o1", D1, "k1", "cruise"), line("o2", D1, "z1", "shoes")],
+    )
+    _write_identity(ctx, [("member_id", f"m{i}", f"P{i}", D1) for i in range(1, 5)])
+    _run(ctx, D1)
+    got = {r.person_id: r.viewed_categories for r in store.read("gold.profiles").collect()}
+    assert got == {"P1": {"cruise": 1}, "P2": {}, "P3": {"cruise": 1}, "P4": {"shoes": 1}}
+
+    deliver(
+        [view("v5", D2, "m3", "k1")],
+        [line("o3", D2, "k1", "expedition"), line("o4", D2, "k1", "expedition"), line("o5", D2, "t1", "tent")],
+    )
+    res = _run(ctx, D2)
+    assert res.metrics["mode"] == "incremental" and res.metrics["persons_rebuilt"] == 1  # P3
+    night = store.read("gold.profiles")
+    got = {r.person_id: r.viewed_categories for r in night.collect()}
+    assert got == {"P1": {"expedition": 1}, "P2": {"tent": 1}, "P3": {"expedition": 2}, "P4": {"shoes": 1}}
+    _run(ctx, D2, gen=2, full=True)
+    assert _by_key(store.read("gold.profiles"), "person_id") == _by_key(night, "person_id")
+
+
 def test_viewed_categories_sum_views_per_category_each_sku_was_sold_most_as(spark) -> None:  # type: ignore[no-untyped-def]
     # k1 was sold twice as a cruise and once as a tour: a cruise, like k2. t1 once as camping and
     # once as tent: a tie, to the greater name. x9 was never sold: its views count nowhere.
