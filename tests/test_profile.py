@@ -244,6 +244,17 @@ def _order(rid: str, at: datetime, ids: dict[str, str], run: date, amount: str) 
     }  # fmt: skip
 
 
+def _order_line(rid: str, day: date, sku: str, category: str, run: date | None = None) -> dict[str, Any]:
+    """A ``silver.order_lines`` row of one unit at noon of ``day`` (the catalogue learns from these)."""
+    from cdp_spark.cleanse.silver_schema import order_lines_schema
+
+    row: dict[str, Any] = {f.name: None for f in order_lines_schema().fields}
+    at = datetime.combine(day, datetime.min.time()) + timedelta(hours=12)
+    row.update(record_id=f"{rid}#1", source="orders", event_time=at, event_date=day, order_record_id=rid,
+               line_no=1, sku=sku, category=category, quantity=1, _run_date=run)  # fmt: skip
+    return row
+
+
 def _run(ctx, day: date, gen: int = 1, **options: Any):  # type: ignore[no-untyped-def]
     from cdp_spark.profile.stage import run_profile
 
@@ -493,14 +504,7 @@ def test_profiles_as_of_learn_the_catalogue_only_from_order_lines_up_to_that_dat
     store.write(CANDIDATES, _empty_candidates(spark), mode="overwrite")
     _write_identity(ctx, [("member_id", "m1", "P1", D1)])
 
-    def line(rid: str, day: date, sku: str, category: str) -> dict[str, Any]:
-        row: dict[str, Any] = {f.name: None for f in order_lines_schema().fields}
-        at = datetime.combine(day, datetime.min.time()) + timedelta(hours=12)
-        row.update(record_id=f"{rid}#1", source="orders", event_time=at, event_date=day,
-                   order_record_id=rid, line_no=1, sku=sku, category=category, quantity=1)  # fmt: skip
-        return row
-
-    lines = [line("o1", D1, "k1", "cruise"), line("o3", D3, "t1", "tent")]
+    lines = [_order_line("o1", D1, "k1", "cruise"), _order_line("o3", D3, "t1", "tent")]
     store.write(ORDER_LINES, spark.createDataFrame(lines, order_lines_schema()), mode="overwrite",
                 partition_by=["event_date"])  # fmt: skip
     then = profiles_as_of(ctx, D2).collect()
@@ -523,12 +527,6 @@ def test_a_night_moves_the_viewed_categories_of_untouched_persons_with_the_catal
     def view(rid: str, day: date, member: str, sku: str) -> dict:
         return _event(rid, t(day, 9), {"member_id": member}, day, "product_view", product_id=sku)
 
-    def line(rid: str, day: date, sku: str, category: str) -> dict[str, Any]:
-        row: dict[str, Any] = {f.name: None for f in order_lines_schema().fields}
-        row.update(record_id=f"{rid}#1", source="orders", event_time=t(day, 12), event_date=day,
-                   order_record_id=rid, line_no=1, sku=sku, category=category, quantity=1, _run_date=day)  # fmt: skip
-        return row
-
     def deliver(events: list[dict], lines: list[dict[str, Any]]) -> None:
         store.write("silver.events", _silver(spark, EVENTS, events), mode="append", partition_by=["event_date"])
         store.write(ORDER_LINES, spark.createDataFrame(lines, order_lines_schema()), mode="append",
@@ -536,7 +534,7 @@ def test_a_night_moves_the_viewed_categories_of_untouched_persons_with_the_catal
 
     deliver(
         [view("v1", D1, "m1", "k1"), view("v2", D1, "m2", "t1"), view("v3", D1, "m3", "k1"), view("v4", D1, "m4", "z1")],
-        [line("o1", D1, "k1", "cruise"), line("o2", D1, "z1", "shoes")],
+        [_order_line("o1", D1, "k1", "cruise", run=D1), _order_line("o2", D1, "z1", "shoes", run=D1)],
     )
     _write_identity(ctx, [("member_id", f"m{i}", f"P{i}", D1) for i in range(1, 5)])
     _run(ctx, D1)
@@ -545,15 +543,19 @@ def test_a_night_moves_the_viewed_categories_of_untouched_persons_with_the_catal
 
     deliver(
         [view("v5", D2, "m3", "k1")],
-        [line("o3", D2, "k1", "expedition"), line("o4", D2, "k1", "expedition"), line("o5", D2, "t1", "tent")],
+        [
+            _order_line("o3", D2, "k1", "expedition", run=D2),
+            _order_line("o4", D2, "k1", "expedition", run=D2),
+            _order_line("o5", D2, "t1", "tent", run=D2),
+        ],
     )
     res = _run(ctx, D2)
     assert res.metrics["mode"] == "incremental" and res.metrics["persons_rebuilt"] == 1  # P3
-    night = store.read("gold.profiles")
-    got = {r.person_id: r.viewed_categories for r in night.collect()}
+    night = _by_key(store.read("gold.profiles"), "person_id")  # collected: the full rebuild overwrites the table
+    got = {key[0]: row["viewed_categories"] for key, row in night.items()}
     assert got == {"P1": {"expedition": 1}, "P2": {"tent": 1}, "P3": {"expedition": 2}, "P4": {"shoes": 1}}
     _run(ctx, D2, gen=2, full=True)
-    assert _by_key(store.read("gold.profiles"), "person_id") == _by_key(night, "person_id")
+    assert _by_key(store.read("gold.profiles"), "person_id") == night
 
 
 def test_viewed_categories_sum_views_per_category_each_sku_was_sold_most_as(spark) -> None:  # type: ignore[no-untyped-def]
