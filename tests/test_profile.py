@@ -318,7 +318,8 @@ def test_stage_late_events_merges_splits_windows_and_full_rebuild(ctx) -> None: 
     # Of those days, only the keys written: the login's anchor on D2, the late order's phone on D1.
     assert (res.metrics["rolled_up"], res.metrics["keys_rolled_up"]) == ("keys", 2)
     steps = res.metrics["step_seconds"]  # the night's breakdown, as bench gold reports it
-    assert {"touched_days", "gold.daily_rollups", "persons_to_rebuild", "aggregate_and_finalise"} <= set(steps)
+    wanted = {"touched_days", "gold.daily_rollups", "persons_to_rebuild", "aggregate", "finalise_and_write_profiles"}
+    assert wanted <= set(steps)
     assert all(v >= 0 for v in steps.values())
     p = {r.person_id: r for r in store.read("gold.profiles").collect()}
     assert set(p) == {"B"}, "the anonymous person merged into the known one"

@@ -294,8 +294,8 @@ def run_profile(ctx: CdpContext, rc: RunContext) -> StageResult:
     else:
         profiles = build_profiles(
             store.read(ROLLUPS), store.read(CANDIDATES), identity_map, rc.run_date, pcfg, catalogue=catalogue
-        ).localCheckpoint()
-    laps.lap("aggregate_and_finalise")
+        )
+    laps.lap("aggregate")
     rolled_up = scopes[ROLLUPS]
     if rolled_up.days is None or rolled_up.days:
         rolled = (
@@ -305,10 +305,15 @@ def run_profile(ctx: CdpContext, rc: RunContext) -> StageResult:
         )
         metrics["unresolved_anchors"] = unresolved_anchors(rolled, identity_map, rc.run_date)
     laps.lap("unresolved_anchors")
-    changes = lifecycle_changes(previous, profiles, rc.run_date)
+    # The finalised rows are computed once, by the write; what else needs them (stage changes,
+    # counts) reads the committed version back: two columns of Parquet. They were checkpointed
+    # for those readers before, every row held in memory first: finalising and writing 401k
+    # profiles took 14.4-14.6 s that way against 13.0 s now (warm process, two runs each).
     out = store.write(PROFILES, profiles, mode="overwrite", txn=rc.txn(PROFILES))
     result.wrote(PROFILES, None if out.skipped else out.version)
-    laps.lap("write_profiles.profiles")
+    profiles = store.read(PROFILES, version=out.version)
+    changes = lifecycle_changes(previous, profiles, rc.run_date)
+    laps.lap("finalise_and_write_profiles.profiles")
     out = store.write(
         LIFECYCLE_CHANGES,
         changes.select(*[F.col(f.name).cast(f.dataType) for f in LIFECYCLE_CHANGES_SCHEMA.fields]),
@@ -318,7 +323,7 @@ def run_profile(ctx: CdpContext, rc: RunContext) -> StageResult:
         txn=rc.txn(LIFECYCLE_CHANGES),
     )
     result.wrote(LIFECYCLE_CHANGES, None if out.skipped else out.version)
-    laps.lap("write_profiles")
+    laps.lap("finalise_and_write_profiles")
     stages = {r["lifecycle_stage"]: r["count"] for r in profiles.groupBy("lifecycle_stage").count().collect()}
     metrics["persons"] = sum(stages.values())
     metrics["lifecycle"] = dict(sorted(stages.items()))
@@ -709,7 +714,7 @@ def _incremental(
     # The aggregated and merged persons are read twice by finalise_profiles (RFM cut points
     # over everybody, then the rows): checkpointed, their history is scanned once.
     parts = [rebuilt.localCheckpoint()]
-    laps.lap("aggregate_and_finalise.aggregate")
+    laps.lap("aggregate.aggregate")
     subtracted = 0
     untouched = base.profiles.join(persons, "person_id", "left_anti")
     if merging is not None and candidates:
@@ -732,7 +737,7 @@ def _incremental(
             subtracted = departed.count()
             merged = subtract_windows(merged, departed, config)
         parts.append(merged.localCheckpoint())
-        laps.lap("aggregate_and_finalise.merge")
+        laps.lap("aggregate.merge")
         untouched = untouched.join(merging, "person_id", "left_anti")
     parts.append(untouched.select(*aggregated_columns(config)))
     profiles = finalise_profiles(union_all(parts), run_date, config, catalogue=catalogue)
@@ -748,7 +753,7 @@ def _incremental(
         counts["persons_merged"] = candidates or 0
         if grown is not None:
             counts["persons_merged_new_identifiers"] = merging.join(grown, "person_id", "left_semi").count()
-    return profiles.localCheckpoint(), counts
+    return profiles, counts
 
 
 #: Person sets up to this many rows are broadcast to the joins that pick their rows. Their
