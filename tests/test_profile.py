@@ -244,13 +244,17 @@ def _order(rid: str, at: datetime, ids: dict[str, str], run: date, amount: str) 
     }  # fmt: skip
 
 
+def _at(day: date, hours: float) -> datetime:
+    """``hours`` after midnight of ``day`` (naive, as the silver rows hold event times)."""
+    return datetime.combine(day, datetime.min.time()) + timedelta(hours=hours)
+
+
 def _order_line(rid: str, day: date, sku: str, category: str, run: date | None = None) -> dict[str, Any]:
     """A ``silver.order_lines`` row of one unit at noon of ``day`` (the catalogue learns from these)."""
     from cdp_spark.cleanse.silver_schema import order_lines_schema
 
     row: dict[str, Any] = {f.name: None for f in order_lines_schema().fields}
-    at = datetime.combine(day, datetime.min.time()) + timedelta(hours=12)
-    row.update(record_id=f"{rid}#1", source="orders", event_time=at, event_date=day, order_record_id=rid,
+    row.update(record_id=f"{rid}#1", source="orders", event_time=_at(day, 12), event_date=day, order_record_id=rid,
                line_no=1, sku=sku, category=category, quantity=1, _run_date=run)  # fmt: skip
     return row
 
@@ -289,14 +293,13 @@ def test_stage_late_events_merges_splits_windows_and_full_rebuild(ctx) -> None: 
     # merge_new_rows: merge, so that every path of the night is taken; auto is checked on day 10.
     ctx = _with_profile(ctx, merge_new_rows="merge")
     spark, store = ctx.spark, ctx.store
-    t = lambda day, h: datetime.combine(day, datetime.min.time()) + timedelta(hours=h)  # noqa: E731
     # Day 1: an anonymous cookie searches; a member orders.
     store.write("silver.events", _silver(spark, EVENTS, [
-        _event("e1", t(D1, 9), {"cookie": "c1"}, D1, "search", search_query="Antarctic cruise"),
-        _event("e2", t(D1, 9.2), {"cookie": "c1"}, D1, "search", search_query="南极"),
+        _event("e1", _at(D1, 9), {"cookie": "c1"}, D1, "search", search_query="Antarctic cruise"),
+        _event("e2", _at(D1, 9.2), {"cookie": "c1"}, D1, "search", search_query="南极"),
     ]), mode="append", partition_by=["event_date"])  # fmt: skip
     store.write("silver.orders", _silver(spark, ORDERS, [
-        _order("o1", t(D1, 12), {"member_id": "m1", "phone": "+8613900000001"}, D1, "100.00"),
+        _order("o1", _at(D1, 12), {"member_id": "m1", "phone": "+8613900000001"}, D1, "100.00"),
     ]), mode="append", partition_by=["event_date"])  # fmt: skip
     _write_identity(ctx, [("cookie", "c1", "A", D1), ("member_id", "m1", "B", D1), ("phone", "+8613900000001", "B", D1)])
     _run(ctx, D1)
@@ -306,10 +309,10 @@ def test_stage_late_events_merges_splits_windows_and_full_rebuild(ctx) -> None: 
 
     # Day 2: the cookie logs in as m1 (merge into B), and an order of day 1 arrives late.
     store.write("silver.events", _silver(spark, EVENTS, [
-        _event("e3", t(D2, 8), {"cookie": "c1", "member_id": "m1"}, D2, "login"),
+        _event("e3", _at(D2, 8), {"cookie": "c1", "member_id": "m1"}, D2, "login"),
     ]), mode="append", partition_by=["event_date"])  # fmt: skip
     store.write("silver.orders", _silver(spark, ORDERS, [
-        _order("o0", t(D1, 7), {"phone": "+8613900000001"}, D2, "50.00"),
+        _order("o0", _at(D1, 7), {"phone": "+8613900000001"}, D2, "50.00"),
     ]), mode="append", partition_by=["event_date"])  # fmt: skip
     # c1 is new to B but brings A's history: B is aggregated again, not merged.
     _write_identity(ctx, [("cookie", "c1", "B", D2), ("member_id", "m1", "B", D1), ("phone", "+8613900000001", "B", D1)])
@@ -356,10 +359,10 @@ def test_stage_late_events_merges_splits_windows_and_full_rebuild(ctx) -> None: 
     # anchor, so the old anchor's day-1 rollup (c1) must lose it, though no row of c1 was
     # written this run.
     store.write("silver.events", _silver(spark, EVENTS, [
-        _event("e4", t(D3, 10), {"cookie": "z1"}, D3, "page_view"),
+        _event("e4", _at(D3, 10), {"cookie": "z1"}, D3, "page_view"),
     ]), mode="append", partition_by=["event_date"])  # fmt: skip
     store.merge("silver.events", _silver(spark, EVENTS, [
-        _event("e1", t(D1, 9), {"member_id": "m1"}, D3, "search", search_query="Antarctic cruise"),
+        _event("e1", _at(D1, 9), {"member_id": "m1"}, D3, "search", search_query="Antarctic cruise"),
     ]), keys=["record_id", "event_date"])  # fmt: skip
     _write_identity(ctx, [("cookie", "c1", "C", D3), ("member_id", "m1", "B", D1),
                           ("phone", "+8613900000001", "B", D1), ("cookie", "z1", "Z", D3)])  # fmt: skip
@@ -398,12 +401,12 @@ def test_stage_late_events_merges_splits_windows_and_full_rebuild(ctx) -> None: 
     # again.
     d9, d10 = d8 + timedelta(days=1), d8 + timedelta(days=2)
     store.write("silver.orders", _silver(spark, ORDERS, [
-        _order("o9", t(d9, 12), {"member_id": "m1"}, d9, "30.00"),
-        _order("o10", t(d10, 12), {"cookie": "c1"}, d10, "80.00"),
+        _order("o9", _at(d9, 12), {"member_id": "m1"}, d9, "30.00"),
+        _order("o10", _at(d10, 12), {"cookie": "c1"}, d10, "80.00"),
     ]), mode="append", partition_by=["event_date"])  # fmt: skip
     store.write("silver.events", _silver(spark, EVENTS, [
-        _event("e10", t(d10, 11), {"cookie": "c1"}, d10, "search", search_query="Penguins"),
-        _event("e11", t(d10, 11.1), {"cookie": "c1", "device_id": "dev1"}, d10, "page_view"),
+        _event("e10", _at(d10, 11), {"cookie": "c1"}, d10, "search", search_query="Penguins"),
+        _event("e11", _at(d10, 11.1), {"cookie": "c1", "device_id": "dev1"}, d10, "page_view"),
     ]), mode="append", partition_by=["event_date"])  # fmt: skip
     identity_d10 = [("cookie", "c1", "C", D3), ("member_id", "m1", "B", D1), ("phone", "+8613900000001", "B", D1),
                     ("cookie", "z1", "Z", D3), ("device_id", "dev1", "C", d10)]  # fmt: skip
@@ -420,7 +423,7 @@ def test_stage_late_events_merges_splits_windows_and_full_rebuild(ctx) -> None: 
     assert (c["id_types"], c["identifiers"], c["is_known"]) == (["cookie", "device_id"], 2, False)
     assert (c["orders"], c["order_dates"], c["lifecycle_stage"]) == (1, [d10], "new")
     assert (c["last_7d"]["searches"], c["last_7d"]["active_days"], c["last_30d"]["searches"]) == (1, 1, 2)
-    assert (c["first_seen"], c["last_seen"], c["last_channel"]) == (t(D1, 9.2), t(d10, 12), "web")  # the order
+    assert (c["first_seen"], c["last_seen"], c["last_channel"]) == (_at(D1, 9.2), _at(d10, 12), "web")  # the order
     # The same night again with merge_new_rows: again. The three candidates are aggregated
     # again instead (as auto does when they are fewer than the persons aggregated anyway), and
     # the profiles are the same. They are found in the same join as the others, not told apart
@@ -442,16 +445,16 @@ def test_stage_late_events_merges_splits_windows_and_full_rebuild(ctx) -> None: 
     # is new to C but not new: it brings Z's day-3 history, so C is aggregated again, not merged.
     d11 = d10 + timedelta(days=1)
     store.write("silver.events", _silver(spark, EVENTS, [
-        _event("e12", t(d11, 9), {"cookie": "z1"}, d11, "page_view"),
+        _event("e12", _at(d11, 9), {"cookie": "z1"}, d11, "page_view"),
     ]), mode="append", partition_by=["event_date"])  # fmt: skip
     _write_identity(ctx, [*[r for r in identity_d10 if r[1] != "z1"], ("cookie", "z1", "C", d11)])
     # The CRM also delivers B's contact, created on D1: a new record, so B is aggregated again.
     def contact(first_name: str, updated: datetime, run: date) -> dict[str, Any]:
-        return {"record_id": "k1", "source": "crm", "channel": "crm", "event_time": t(D1, 8), "customer_no": "k1",
+        return {"record_id": "k1", "source": "crm", "channel": "crm", "event_time": _at(D1, 8), "customer_no": "k1",
                 "updated_at": updated, "first_name": first_name, "last_name": "Li", "identifiers": {"member_id": "m1"},
                 "_run_date": run}  # fmt: skip
 
-    store.write("silver.contacts", _silver(spark, CONTACTS, [contact("Yue", t(d11, 6), d11)]), mode="append",
+    store.write("silver.contacts", _silver(spark, CONTACTS, [contact("Yue", _at(d11, 6), d11)]), mode="append",
                 partition_by=["event_date"])  # fmt: skip
     res = _run(ctx, d11)
     assert (res.metrics["persons_rebuilt"], res.metrics["persons_merged"]) == (3, 0)  # C, B, and Z retired
@@ -478,7 +481,7 @@ def test_stage_late_events_merges_splits_windows_and_full_rebuild(ctx) -> None: 
     # same partial to the D1 rollup, so only its candidate rows are stated again: the rollups
     # and the silver days they would be rolled up from are not read, no rollup month is written.
     d12 = d11 + timedelta(days=1)
-    store.merge("silver.contacts", _silver(spark, CONTACTS, [contact("Yun", t(d12, 6), d12)]),
+    store.merge("silver.contacts", _silver(spark, CONTACTS, [contact("Yun", _at(d12, 6), d12)]),
                 keys=["record_id", "event_date"])  # fmt: skip
     res = _run(ctx, d12)
     m = res.metrics
@@ -523,10 +526,9 @@ def test_a_night_moves_the_viewed_categories_of_untouched_persons_with_the_catal
     from cdp_spark.cleanse.silver_schema import ORDER_LINES, order_lines_schema
 
     spark, store = ctx.spark, ctx.store
-    t = lambda day, h: datetime.combine(day, datetime.min.time()) + timedelta(hours=h)  # noqa: E731
 
     def view(rid: str, day: date, member: str, sku: str) -> dict:
-        return _event(rid, t(day, 9), {"member_id": member}, day, "product_view", product_id=sku)
+        return _event(rid, _at(day, 9), {"member_id": member}, day, "product_view", product_id=sku)
 
     def deliver(events: list[dict], lines: list[dict[str, Any]]) -> None:
         store.write("silver.events", _silver(spark, EVENTS, events), mode="append", partition_by=["event_date"])
