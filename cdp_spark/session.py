@@ -169,14 +169,22 @@ def _delta_spark_python_version() -> str | None:
 def check_delta_pairing(spark_version: str, delta_version: str | None) -> list[str]:
     """Problems with the delta-spark / Spark pairing, empty when they fit.
 
-    delta-spark 4.x targets Spark 4.0-4.2 (Scala 2.13); 3.x targets Spark 3.5 (Scala 2.12/2.13).
+    delta-spark 4.x needs Spark 4 and Scala 2.13, and 4.0.x only Spark 4.0: its jar references
+    Spark classes that 4.1 removed, which fails at the first Delta query rather than at start-up,
+    hence the check. From 4.1 on, delta-spark publishes per-Spark artifacts
+    (`delta-spark_4.1_2.13`); 3.x targets Spark 3.5.
     """
     if delta_version is None:
         return ["delta-spark Python package is not installed: `pip install 'cdp-spark[cluster]'`"]
-    d_major = int(delta_version.split(".")[0])
+    d_major, d_minor = (int(x) for x in delta_version.split(".")[:2])
     s_major, s_minor = (int(x) for x in spark_version.split(".")[:2])
     if d_major >= 4 and s_major != 4:
         return [f"delta-spark {delta_version} needs Spark 4.x, found Spark {spark_version}"]
+    if (d_major, d_minor) == (4, 0) and s_minor >= 1:
+        return [
+            f"delta-spark {delta_version} supports Spark 4.0 only, found Spark {spark_version}; "
+            f"use delta-spark 4.1 or newer (jar io.delta:delta-spark_{s_major}.{s_minor}_2.13)"
+        ]
     if d_major == 3 and (s_major, s_minor) != (3, 5):
         return [f"delta-spark {delta_version} needs Spark 3.5, found Spark {spark_version}"]
     if d_major < 3:

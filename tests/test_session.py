@@ -64,7 +64,8 @@ def test_session_semantics(spark) -> None:  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize(
     ("spark_version", "delta", "ok"),
-    [("4.1.1", "4.4.1", True), ("4.0.1", "4.0.1", True), ("3.5.3", "4.4.1", False),
+    [("4.1.1", "4.4.1", True), ("4.0.1", "4.0.1", True), ("4.0.1", "4.4.1", True),
+     ("4.1.1", "4.0.0", False), ("3.5.3", "4.4.1", False),
      ("4.1.1", "3.3.2", False), ("3.5.3", "3.3.2", True), ("4.1.1", None, False)],
 )
 def test_delta_pairing(spark_version: str, delta: str | None, ok: bool) -> None:
