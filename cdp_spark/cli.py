@@ -56,8 +56,12 @@ state = _State()
 
 @app.callback()
 def _main(
-    config: Path | None = typer.Option(None, "--config", "-c", help="Main config file (default conf/local.yaml or $CDP_SPARK_CONFIG)."),
-    workspace: str | None = typer.Option(None, "--workspace", "-w", help="Workspace folder (overrides config and $CDP_SPARK_WORKSPACE)."),
+    config: Path | None = typer.Option(
+        None, "--config", "-c", help="Main config file (default conf/local.yaml or $CDP_SPARK_CONFIG)."
+    ),
+    workspace: str | None = typer.Option(
+        None, "--workspace", "-w", help="Workspace folder (overrides config and $CDP_SPARK_WORKSPACE)."
+    ),
     log_level: str = typer.Option("INFO", "--log-level", help="DEBUG, INFO, WARNING or ERROR."),
 ) -> None:
     state.config_path = config
@@ -156,8 +160,12 @@ def doctor() -> None:
     rt = ctx.runtime
     console.print(f"[green]ok[/] Spark {rt.spark_version} master={rt.master}")
     console.print(f"[green]ok[/] runtime: [bold]{rt.kind}[/] ({rt.reason})")
-    console.print(f"    delta-spark: {rt.delta_spark_version or 'not on classpath (embedded runtime uses delta-rs)'}")
-    console.print(f"    GraphFrames: {'on classpath' if rt.graphframes_available else 'not on classpath (native connected components)'}")
+    console.print(
+        f"    delta-spark: {rt.delta_spark_version or 'not on classpath (embedded runtime uses delta-rs)'}"
+    )
+    console.print(
+        f"    GraphFrames: {'on classpath' if rt.graphframes_available else 'not on classpath (native connected components)'}"
+    )
     for warning in rt.warnings:
         problems += 1
         console.print(f"[yellow]!![/] {warning}")
@@ -175,7 +183,9 @@ def doctor() -> None:
     except ImportError:
         problems += 1
         console.print("[red]!![/] mlflow is not installed")
-    console.print(f"CDP_DOCTOR status={'ok' if problems == 0 else 'warnings'} runtime={rt.kind} problems={problems}")
+    console.print(
+        f"CDP_DOCTOR status={'ok' if problems == 0 else 'warnings'} runtime={rt.kind} problems={problems}"
+    )
 
 
 @app.command()
@@ -195,8 +205,12 @@ def run(
     run_date: str = typer.Option(..., "--date", "-d", help="Business date YYYY-MM-DD (always explicit)."),
     force: bool = typer.Option(False, "--force", help="Rerun stages that already succeeded for this date."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan without starting Spark."),
-    accept_merges: bool = typer.Option(False, "--accept-merges", help="Publish identity merges the quality gate stopped."),
-    full: bool = typer.Option(False, "--full", help="Full rebuild instead of incremental where a stage supports it."),
+    accept_merges: bool = typer.Option(
+        False, "--accept-merges", help="Publish identity merges the quality gate stopped."
+    ),
+    full: bool = typer.Option(
+        False, "--full", help="Full rebuild instead of incremental where a stage supports it."
+    ),
 ) -> None:
     """Run a stage or the nightly pipeline for one date; resumes a failed date."""
     from cdp_spark.pipeline import plan, run_pipeline
@@ -207,7 +221,9 @@ def run(
         if dry_run:
             _config()
             for i, st in enumerate(stages_to_run, 1):
-                console.print(f"{i}. {st.name}" + (f"  (after {', '.join(st.depends_on)})" if st.depends_on else ""))
+                console.print(
+                    f"{i}. {st.name}" + (f"  (after {', '.join(st.depends_on)})" if st.depends_on else "")
+                )
             console.print(f"CDP_PLAN target={target} date={day.isoformat()} stages={len(stages_to_run)}")
             return
         ctx = _context()
@@ -221,7 +237,12 @@ def run(
                     console.print(f"[{colour}]{event:>9}[/] {name}")
 
             outcome = run_pipeline(
-                ctx, target, day, force=force, options={"accept_merges": accept_merges, "full": full}, on_event=on_event
+                ctx,
+                target,
+                day,
+                force=force,
+                options={"accept_merges": accept_merges, "full": full},
+                on_event=on_event,
             )
     except CdpSparkError as exc:
         raise _fail(exc) from exc
@@ -269,7 +290,9 @@ STORY_MEMBER_ID_HINT = "M95679010"  # cdp_spark.datagen.story.STORY_MEMBER_ID, w
 
 @app.command()
 def demo(
-    persons: int = typer.Option(1_000, help="Population size (1,000 x 4 days takes about 8 minutes on 2 cores)."),
+    persons: int = typer.Option(
+        1_000, help="Population size (1,000 x 4 days takes about 8 minutes on 2 cores)."
+    ),
     days: int = typer.Option(4, help="Days delivered and processed one after another (the story needs 4)."),
     seed: int = typer.Option(7, help="Generator seed."),
     start_date: str = typer.Option("2026-01-01", help="Date of the first delivery."),
@@ -293,8 +316,14 @@ def demo(
                 if event == "started":
                     status.update(f"[bold]{name}[/] running")
 
-            summary = run_demo(ctx, persons=persons, days=days, seed=seed, start_date=_parse_date(start_date),
-                               on_event=on_event)
+            summary = run_demo(
+                ctx,
+                persons=persons,
+                days=days,
+                seed=seed,
+                start_date=_parse_date(start_date),
+                on_event=on_event,
+            )
     except CdpSparkError as exc:
         raise _fail(exc) from exc
     for run_info in summary.runs:
@@ -306,26 +335,42 @@ def demo(
         table.add_row(name, f"{rows:,}")
     console.print(table)
     if summary.quarantine_by_reason:
-        console.print("quarantined lines by reason: " + ", ".join(
-            f"{k}={v:,}" for k, v in sorted(summary.quarantine_by_reason.items())))
+        console.print(
+            "quarantined lines by reason: "
+            + ", ".join(f"{k}={v:,}" for k, v in sorted(summary.quarantine_by_reason.items()))
+        )
     layers = ", ".join(f"{k}={v:,}" for k, v in summary.rows_per_layer.items())
     console.print(f"rows per layer: {layers}", highlight=False)
-    console.print(f"persons: {summary.persons:,} ({summary.known_persons:,} known); identity changes: "
-                  + (", ".join(f"{k}={v:,}" for k, v in summary.identity_changes.items()) or "none"), highlight=False)
-    console.print("lifecycle: " + (", ".join(f"{k}={v:,}" for k, v in summary.lifecycle.items()) or "none"),
-                  highlight=False)
-    console.print("top tags: " + (", ".join(f"{k}={v:,}" for k, v in summary.top_tags.items()) or "none"),
-                  highlight=False)
+    console.print(
+        f"persons: {summary.persons:,} ({summary.known_persons:,} known); identity changes: "
+        + (", ".join(f"{k}={v:,}" for k, v in summary.identity_changes.items()) or "none"),
+        highlight=False,
+    )
+    console.print(
+        "lifecycle: " + (", ".join(f"{k}={v:,}" for k, v in summary.lifecycle.items()) or "none"),
+        highlight=False,
+    )
+    console.print(
+        "top tags: " + (", ".join(f"{k}={v:,}" for k, v in summary.top_tags.items()) or "none"),
+        highlight=False,
+    )
     if summary.story_person:
-        console.print(f"Antarctic story person {summary.story_person['person_id']}: tags "
-                      + (", ".join(summary.story_person["tags"]) or "none")
-                      + f"  (cdp-spark profile show member_id:{STORY_MEMBER_ID_HINT})", highlight=False)
+        console.print(
+            f"Antarctic story person {summary.story_person['person_id']}: tags "
+            + (", ".join(summary.story_person["tags"]) or "none")
+            + f"  (cdp-spark profile show member_id:{STORY_MEMBER_ID_HINT})",
+            highlight=False,
+        )
     console.print(f"workspace: {ctx.workspace.root}")
-    console.print(f"tables:    {ctx.workspace.lake}/<layer>/<table> (Delta; open with deltalake, Spark, DuckDB, Polars)")
+    console.print(
+        f"tables:    {ctx.workspace.lake}/<layer>/<table> (Delta; open with deltalake, Spark, DuckDB, Polars)"
+    )
     for path in summary.report_paths:
         console.print(f"report:    {path}")
-    typer.echo(f"CDP_DEMO status={'succeeded' if summary.ok else 'failed'} days={len(summary.runs)} "
-               f"tables={len(summary.tables)}")
+    typer.echo(
+        f"CDP_DEMO status={'succeeded' if summary.ok else 'failed'} days={len(summary.runs)} "
+        f"tables={len(summary.tables)}"
+    )
     if not summary.ok:
         raise typer.Exit(1)
 
@@ -344,21 +389,31 @@ def table_history(name: str, limit: int = typer.Option(10, help="Most recent ver
     table = Table("version", "timestamp", "operation", "details")
     for h in rows:
         ts = h.get("timestamp")
-        when = datetime.utcfromtimestamp(ts / 1000).isoformat(timespec="seconds") if isinstance(ts, int) else str(ts)
+        when = (
+            datetime.utcfromtimestamp(ts / 1000).isoformat(timespec="seconds")
+            if isinstance(ts, int)
+            else str(ts)
+        )
         details = {k: v for k, v in h.items() if k.startswith("cdp.") or k == "operationParameters"}
-        table.add_row(str(h.get("version")), when, str(h.get("operation")), json.dumps(details, default=str)[:120])
+        table.add_row(
+            str(h.get("version")), when, str(h.get("operation")), json.dumps(details, default=str)[:120]
+        )
     console.print(table)
 
 
 @table_app.command("show")
-def table_show(name: str, limit: int = typer.Option(20), version_: int | None = typer.Option(None, "--version")) -> None:
+def table_show(
+    name: str, limit: int = typer.Option(20), version_: int | None = typer.Option(None, "--version")
+) -> None:
     """Print rows of a table (optionally as of a version)."""
     try:
         ctx = _context()
         df = ctx.store.read(name, version=version_)
     except CdpSparkError as exc:
         raise _fail(exc) from exc
-    typer.echo(df._jdf.showString(limit, 40, False) if hasattr(df, "_jdf") else str(df.limit(limit).collect()))
+    typer.echo(
+        df._jdf.showString(limit, 40, False) if hasattr(df, "_jdf") else str(df.limit(limit).collect())
+    )
 
 
 @table_app.command("vacuum")
@@ -382,13 +437,17 @@ def table_optimize(name: str, target_file_mb: int | None = typer.Option(None)) -
         result = _context().store.maintenance.optimize(name, target_file_mb=target_file_mb)
     except CdpSparkError as exc:
         raise _fail(exc) from exc
-    console.print(f"version {result.version}: {result.files_removed} files compacted into {result.files_added}")
+    console.print(
+        f"version {result.version}: {result.files_removed} files compacted into {result.files_added}"
+    )
 
 
 # ------------------------------------------------------------------ benchmarks
 
 
-def _report_bench(name: str, result: dict[str, Any], out: Path | None, workspace: Path, summary: str = "") -> None:
+def _report_bench(
+    name: str, result: dict[str, Any], out: Path | None, workspace: Path, summary: str = ""
+) -> None:
     """Save the JSON, show it, and print the parseable last line every bench command ends with."""
     path = _write_bench(name, result, out, workspace)
     console.print_json(json.dumps(result, default=str))
@@ -451,7 +510,9 @@ def bench_generate_cmd(
 
     try:
         ctx = _context()
-        result = bench_generate(ctx.spark, ctx.workspace.bench / "generate", persons=persons, days=days, seed=seed)
+        result = bench_generate(
+            ctx.spark, ctx.workspace.bench / "generate", persons=persons, days=days, seed=seed
+        )
     except CdpSparkError as exc:
         raise _fail(exc) from exc
     _report_bench("generate", result, out, ctx.workspace.root)
@@ -471,21 +532,47 @@ def profile_show(
     except CdpSparkError as exc:
         raise _fail(exc) from exc
     prof = view["profile"] or {}
-    console.print(f"[bold]person {view['person_id']}[/]  lifecycle: {prof.get('lifecycle_stage', '-')}  "
-                  f"known: {prof.get('is_known', '-')}  as of: {prof.get('as_of_date', '-')}", highlight=False)
+    console.print(
+        f"[bold]person {view['person_id']}[/]  lifecycle: {prof.get('lifecycle_stage', '-')}  "
+        f"known: {prof.get('is_known', '-')}  as of: {prof.get('as_of_date', '-')}",
+        highlight=False,
+    )
     golden = Table("attribute", "value", "source", "record", title="golden record")
     for group, cols in GOLDEN_GROUPS:
         value = ", ".join(str(prof[c]) for c in cols if prof.get(c) is not None)
-        golden.add_row(group, value or "-", str(prof.get(f"{group}_source") or "-"),
-                       str(prof.get(f"{group}_record_id") or "-")[:16])
+        golden.add_row(
+            group,
+            value or "-",
+            str(prof.get(f"{group}_source") or "-"),
+            str(prof.get(f"{group}_record_id") or "-")[:16],
+        )
     console.print(golden)
     behaviour = Table("measure", "value", title="behaviour")
-    for key in ("first_seen", "last_seen", "active_days", "last_channel", "channels", "events", "searches",
-                "search_terms", "orders", "revenue", "avg_order_value", "repurchase_cycle_days", "top_categories",
-                "preferred_store", "wechat_following", "consent", "rfm_score", "rfm_segment"):
+    for key in (
+        "first_seen",
+        "last_seen",
+        "active_days",
+        "last_channel",
+        "channels",
+        "events",
+        "searches",
+        "search_terms",
+        "orders",
+        "revenue",
+        "avg_order_value",
+        "repurchase_cycle_days",
+        "top_categories",
+        "preferred_store",
+        "wechat_following",
+        "consent",
+        "rfm_score",
+        "rfm_segment",
+    ):
         behaviour.add_row(key, str(prof.get(key, "-")))
     console.print(behaviour)
-    console.print("identifiers: " + (", ".join(f"{t}:{v}" for t, v in view["identifiers"]) or "-"), highlight=False)
+    console.print(
+        "identifiers: " + (", ".join(f"{t}:{v}" for t, v in view["identifiers"]) or "-"), highlight=False
+    )
     console.print("tags: " + (", ".join(f"{t}={v}" for t, v in view["tags"]) or "-"), highlight=False)
     latest = Table("time (UTC)", "channel", "source", "what", title="latest activity")
     for at, channel, source, what in view["events"]:
@@ -507,8 +594,10 @@ def identity_unlink(
         matches = unlink(ctx, id_type, id_value, reason=reason)
     except CdpSparkError as exc:
         raise _fail(exc) from exc
-    console.print(f"exclusion recorded; {matches} identity-map row(s) currently hold this identifier. "
-                  "Run `cdp-spark run identity --date <date> --force` (or the next nightly) to apply it.")
+    console.print(
+        f"exclusion recorded; {matches} identity-map row(s) currently hold this identifier. "
+        "Run `cdp-spark run identity --date <date> --force` (or the next nightly) to apply it."
+    )
     typer.echo(f"CDP_UNLINK status=ok id_type={id_type} matches={matches}")
 
 
@@ -521,7 +610,9 @@ def bench_gold_cmd(
         1.0, help="Generator activity factor (0 < x <= 3): daily chance of being active online; 1.0 is dense."
     ),
     catch_up: bool = typer.Option(
-        False, "--catch-up/--day-by-day", help="Build the history in one run (long histories) or one run per day."
+        False,
+        "--catch-up/--day-by-day",
+        help="Build the history in one run (long histories) or one run per day.",
     ),
     out: Path | None = typer.Option(None, help="JSON result path."),
 ) -> None:
@@ -556,7 +647,9 @@ def _engine_names(spec: str) -> list[Any]:
 def bench_cc(
     edges: int = typer.Option(1_000_000, help="Identity-like edges (long chains included)."),
     seed: int = typer.Option(42),
-    engines: str = typer.Option("native,native_distributed_only,graphx,scipy", help="Comma-separated engines."),
+    engines: str = typer.Option(
+        "native,native_distributed_only,graphx,scipy", help="Comma-separated engines."
+    ),
     out: Path | None = typer.Option(None, help="JSON result path."),
 ) -> None:
     """Connected components: native engine vs GraphX vs scipy on the same edge list."""
@@ -576,7 +669,9 @@ def bench_identity_cmd(
     persons: int = typer.Option(10_000, help="Population (other generator settings from datagen.yaml)."),
     days: int = typer.Option(3, help="Days delivered and resolved one after another."),
     seed: int = typer.Option(42),
-    accept_merges: bool = typer.Option(False, "--accept-merges", help="Do not let the identity gate stop the run."),
+    accept_merges: bool = typer.Option(
+        False, "--accept-merges", help="Do not let the identity gate stop the run."
+    ),
     out: Path | None = typer.Option(None, help="JSON result path."),
 ) -> None:
     """Identity quality against the generator's truth, with and without guards (precision, recall, over-merge)."""
@@ -587,7 +682,9 @@ def bench_identity_cmd(
         result = bench_identity(ctx, persons=persons, days=days, seed=seed, accept_merges=accept_merges)
     except CdpSparkError as exc:
         raise _fail(exc) from exc
-    _report_bench("identity", result, out, ctx.workspace.root, f" targets_met={str(result['targets_met']).lower()}")
+    _report_bench(
+        "identity", result, out, ctx.workspace.root, f" targets_met={str(result['targets_met']).lower()}"
+    )
 
 
 @bench_app.command("ingest")
@@ -595,7 +692,9 @@ def bench_ingest_cmd(
     lines: int = typer.Option(20_000_000, help="About this many JSON lines of landing files."),
     seed: int = typer.Option(42),
     reuse: bool = typer.Option(True, "--reuse/--regenerate", help="Reuse landing files of an earlier run."),
-    repeats: int = typer.Option(1, min=1, help="Timed repetitions of both paths; the ratio uses the medians."),
+    repeats: int = typer.Option(
+        1, min=1, help="Timed repetitions of both paths; the ratio uses the medians."
+    ),
     out: Path | None = typer.Option(None, help="JSON result path."),
 ) -> None:
     """Bronze ingestion vs plain spark.read.json().write.parquet() (same files, same process); silver rows/s."""

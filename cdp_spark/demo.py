@@ -142,7 +142,9 @@ def _gold_summary(ctx: CdpContext, summary: DemoSummary) -> None:
     if store.exists("gold.identity_changes"):
         summary.identity_changes = _counts(store.read("gold.identity_changes"), "change")
     if store.exists("gold.tags"):
-        top = store.read("gold.tags").groupBy("tag").count().orderBy(F.desc("count"), "tag").limit(10).collect()
+        top = (
+            store.read("gold.tags").groupBy("tag").count().orderBy(F.desc("count"), "tag").limit(10).collect()
+        )
         summary.top_tags = {r["tag"]: int(r["count"]) for r in top}
     if store.exists("gold.identity_map"):
         from cdp_spark.datagen.story import STORY_MEMBER_ID
@@ -157,7 +159,9 @@ def _gold_summary(ctx: CdpContext, summary: DemoSummary) -> None:
             person = hit[0]["person_id"]
             tags = []
             if store.exists("gold.tags"):
-                tags = sorted(r["tag"] for r in store.read("gold.tags").where(F.col("person_id") == person).collect())
+                tags = sorted(
+                    r["tag"] for r in store.read("gold.tags").where(F.col("person_id") == person).collect()
+                )
             summary.story_person = {"person_id": person, "tags": tags}
 
 

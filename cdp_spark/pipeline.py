@@ -55,7 +55,9 @@ class RunContext:
 
     def txn(self, table: str) -> Txn:
         """Idempotency token for one table written by this stage on this date."""
-        return Txn(app_id=f"cdp-spark/{self.stage}/{table}/{self.run_date.isoformat()}", version=self.generation)
+        return Txn(
+            app_id=f"cdp-spark/{self.stage}/{table}/{self.run_date.isoformat()}", version=self.generation
+        )
 
 
 @dataclass
@@ -86,11 +88,18 @@ class Stage:
 _STAGES: dict[str, Stage] = {}
 
 
-def stage(name: str, *, depends_on: Sequence[str] = (), description: str = "") -> Callable[[StageFn], StageFn]:
+def stage(
+    name: str, *, depends_on: Sequence[str] = (), description: str = ""
+) -> Callable[[StageFn], StageFn]:
     """Register a stage function under ``name`` (decorator)."""
 
     def register(fn: StageFn) -> StageFn:
-        _STAGES[name] = Stage(name=name, fn=fn, depends_on=tuple(depends_on), description=description or (fn.__doc__ or "").strip().split("\n")[0])
+        _STAGES[name] = Stage(
+            name=name,
+            fn=fn,
+            depends_on=tuple(depends_on),
+            description=description or (fn.__doc__ or "").strip().split("\n")[0],
+        )
         return fn
 
     return register
@@ -131,9 +140,7 @@ def plan(target: str) -> list[Stage]:
     if target == NIGHTLY:
         return list(stages.values())
     if target not in stages:
-        raise CdpSparkError(
-            f"unknown stage {target!r}; known stages: {', '.join([NIGHTLY, *stages])}"
-        )
+        raise CdpSparkError(f"unknown stage {target!r}; known stages: {', '.join([NIGHTLY, *stages])}")
     return [stages[target]]
 
 
@@ -197,7 +204,10 @@ class PipelineOutcome:
 
     def summary_line(self) -> str:
         """One parseable line for schedulers: ``CDP_RUN status=... key=value ...``."""
-        counts = {s: sum(1 for o in self.stages if o.status == s) for s in ("succeeded", "skipped", "failed", "blocked")}
+        counts = {
+            s: sum(1 for o in self.stages if o.status == s)
+            for s in ("succeeded", "skipped", "failed", "blocked")
+        }
         duration = sum(o.duration_s for o in self.stages)
         return (
             f"CDP_RUN status={'succeeded' if self.ok else 'failed'} run_id={self.run_id} target={self.target} "
@@ -225,7 +235,9 @@ class _RunLog:
         schema = runs_schema()
         if not store.exists(RUNS_TABLE):
             store.create(RUNS_TABLE, schema)
-        df = self.ctx.spark.createDataFrame([tuple(r.get(f.name) for f in schema.fields) for r in rows], schema)
+        df = self.ctx.spark.createDataFrame(
+            [tuple(r.get(f.name) for f in schema.fields) for r in rows], schema
+        )
         store.write(RUNS_TABLE, df, mode="append")
 
 
@@ -318,31 +330,48 @@ def run_pipeline(
     run_id = new_run_id(run_date)
     notify = on_event or (lambda _stage, _event: None)
     runlog = _RunLog(ctx)
-    with date_lock(ctx.workspace.locks, run_date, run_id, stale_hours=ctx.config.settings.pipeline.stale_lock_hours):
+    with date_lock(
+        ctx.workspace.locks, run_date, run_id, stale_hours=ctx.config.settings.pipeline.stale_lock_hours
+    ):
         history = runlog.history(run_date)
         generation = max((int(r["generation"]) for r in history), default=0)
         generation = generation + 1 if (force or generation == 0) else generation
-        succeeded = {r["stage"] for r in history if r["status"] == "succeeded" and int(r["generation"]) == generation}
+        succeeded = {
+            r["stage"] for r in history if r["status"] == "succeeded" and int(r["generation"]) == generation
+        }
         outcomes: list[StageOutcome] = []
         failed: set[str] = set()
         log.info("run %s: %s for %s, generation %d", run_id, target, run_date, generation)
         for st in stages:
             upstream = [d for d in st.depends_on if d in failed]
             if upstream:
-                outcome = StageOutcome(st.name, "blocked", error=f"upstream stage(s) failed: {', '.join(upstream)}")
+                outcome = StageOutcome(
+                    st.name, "blocked", error=f"upstream stage(s) failed: {', '.join(upstream)}"
+                )
                 failed.add(st.name)
                 outcomes.append(outcome)
                 runlog.append([_row(run_id, target, run_date, generation, outcome, ctx)])
                 notify(st.name, "blocked")
                 continue
             if st.name in succeeded and not force:
-                log.info("stage %s already succeeded for %s (generation %d); skipped", st.name, run_date, generation)
+                log.info(
+                    "stage %s already succeeded for %s (generation %d); skipped",
+                    st.name,
+                    run_date,
+                    generation,
+                )
                 outcomes.append(StageOutcome(st.name, "skipped"))
                 notify(st.name, "skipped")
                 continue
             notify(st.name, "started")
-            rc = RunContext(run_id=run_id, run_date=run_date, stage=st.name, generation=generation,
-                            force=force, options=dict(options or {}))
+            rc = RunContext(
+                run_id=run_id,
+                run_date=run_date,
+                stage=st.name,
+                generation=generation,
+                force=force,
+                options=dict(options or {}),
+            )
             started = time.time()
             try:
                 result = st.fn(ctx, rc)
@@ -355,7 +384,9 @@ def run_pipeline(
             runlog.append([_row(run_id, target, run_date, generation, outcome, ctx, started)])
             outcomes.append(outcome)
             notify(st.name, outcome.status)
-    return PipelineOutcome(run_id=run_id, target=target, run_date=run_date, generation=generation, stages=outcomes)
+    return PipelineOutcome(
+        run_id=run_id, target=target, run_date=run_date, generation=generation, stages=outcomes
+    )
 
 
 def _error_text(exc: BaseException) -> str:

@@ -133,7 +133,9 @@ def find_java(environ: dict[str, str] | None = None) -> JavaInstall:
         if major >= 17 and fallback is None:
             fallback = install
     if fallback is not None:
-        log.warning("using Java %s from %s; Spark 4 is tested on Java 17 and 21", fallback.version, fallback.source)
+        log.warning(
+            "using Java %s from %s; Spark 4 is tested on Java 17 and 21", fallback.version, fallback.source
+        )
         return fallback
     raise RuntimeUnavailableError(
         "no usable Java 17 or 21 found. Tried:\n  - "

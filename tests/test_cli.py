@@ -15,7 +15,11 @@ REPO = Path(__file__).resolve().parents[1]
 def cli(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, "PYSPARK_PYTHON": sys.executable, **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "cdp_spark.cli", *args], cwd=cwd, capture_output=True, text=True, env=full_env,
+        [sys.executable, "-m", "cdp_spark.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=full_env,
         timeout=600,
     )
 
@@ -29,8 +33,9 @@ def test_validate_ok_without_spark() -> None:
 
 def test_validate_reports_all_problems_with_exit_2(tmp_path: Path) -> None:
     (tmp_path / "local.yaml").write_text("runtime:\n  mode: fast\nspark:\n  drivr_memory: 2g\n")
-    (tmp_path / "sources.yaml").write_text("sources:\n  web:\n    format: xml\n    channel: web\n"
-                                           "    record_key: id\n    fields: {id: strnig}\n")
+    (tmp_path / "sources.yaml").write_text(
+        "sources:\n  web:\n    format: xml\n    channel: web\n    record_key: id\n    fields: {id: strnig}\n"
+    )
     proc = cli("--config", str(tmp_path / "local.yaml"), "validate")
     assert proc.returncode == 2
     err = proc.stderr
@@ -80,8 +85,17 @@ def test_nightly_on_empty_workspace_records_ops_runs(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("job", ["nightly.py", "run_stage.py"])
 def test_job_entry_points_parse(job: str) -> None:
-    args = ["--date", "2026-01-01", "--dry-run"] if job == "nightly.py" else ["ingest", "--date", "2026-01-01", "--dry-run"]
-    proc = subprocess.run([sys.executable, str(REPO / "jobs" / job), *args, "--config", "conf/local.yaml"],
-                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    args = (
+        ["--date", "2026-01-01", "--dry-run"]
+        if job == "nightly.py"
+        else ["ingest", "--date", "2026-01-01", "--dry-run"]
+    )
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "jobs" / job), *args, "--config", "conf/local.yaml"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "CDP_PLAN" in proc.stdout

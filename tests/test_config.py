@@ -41,7 +41,7 @@ def test_every_problem_reported_with_file_key_value_and_fix(tmp_path: Path) -> N
     text = "\n".join(problems)
     assert f"{path}: runtime.mode: Input should be 'auto', 'embedded' or 'cluster', got \"turbo\"" in text
     assert f"{path}: spark.shuffle_partitons: unknown key; did you mean 'shuffle_partitions'?" in text
-    assert f"{path}: spark.driver_memory: expected a JVM memory size such as 2g or 512m, got \"lots\"" in text
+    assert f'{path}: spark.driver_memory: expected a JVM memory size such as 2g or 512m, got "lots"' in text
     assert f"{path}: storage.commit_retries:" in text and '"three"' in text
 
 
@@ -60,8 +60,11 @@ def test_missing_config_file(tmp_path: Path) -> None:
 def test_environment_and_explicit_overrides(tmp_path: Path) -> None:
     path = tmp_path / "local.yaml"
     path.write_text("workspace: /from/file\nspark:\n  shuffle_partitions: 4\n")
-    env = {"CDP_SPARK_WORKSPACE": "/from/env", "CDP_SPARK__SPARK__SHUFFLE_PARTITIONS": "16",
-           "CDP_SPARK__RUNTIME__MODE": "embedded"}
+    env = {
+        "CDP_SPARK_WORKSPACE": "/from/env",
+        "CDP_SPARK__SPARK__SHUFFLE_PARTITIONS": "16",
+        "CDP_SPARK__RUNTIME__MODE": "embedded",
+    }
     config = load_config(path, environ=env)
     assert config.workspace == "/from/env"
     assert config.settings.spark.shuffle_partitions == 16
@@ -71,5 +74,7 @@ def test_environment_and_explicit_overrides(tmp_path: Path) -> None:
 
 
 def test_bad_environment_override_is_reported() -> None:
-    with pytest.raises(ConfigError, match=r"spark\.shuffle_partitions: Input should be greater than or equal to 1"):
+    with pytest.raises(
+        ConfigError, match=r"spark\.shuffle_partitions: Input should be greater than or equal to 1"
+    ):
         load_config(None, environ={"CDP_SPARK__SPARK__SHUFFLE_PARTITIONS": "0"})

@@ -43,7 +43,9 @@ def test_pair_counts_from_contingency_equal_brute_force(spark: SparkSession) -> 
     assert PairCounts(0, 0, 0).precision == PairCounts(0, 0, 0).recall == 1.0
     targets = check_targets({"precision": 0.996, "recall": 0.9, "over_merged_share": 0.001})
     assert [(k, v["met"]) for k, v in targets.items()] == [
-        ("precision", True), ("recall", False), ("over_merged_share", True)
+        ("precision", True),
+        ("recall", False),
+        ("over_merged_share", True),
     ]
 
 

@@ -24,8 +24,13 @@ SOURCES = {
             "channel": "web",
             "record_key": "event_id",
             "event_time": "ts",
-            "fields": {"event_id": "string", "ts": "string", "n": "bigint", "ok": "boolean",
-                       "tags": "array<string>"},
+            "fields": {
+                "event_id": "string",
+                "ts": "string",
+                "n": "bigint",
+                "ok": "boolean",
+                "tags": "array<string>",
+            },
         },
         "pos": {
             "format": "csv",
@@ -40,19 +45,19 @@ SOURCES = {
 WEB_DAY1 = [
     b'{"event_id": "e1", "ts": "2026-01-01T10:00:00Z", "n": 1, "ok": true, "tags": ["a"]}',
     b'{"event_id": "e2", "ts": "2026-01-01T11:00:00Z", "n": 2, "new_field": "drift"}',
-    b'{"event_id": "e3", "ts": "2026-01-01T1',                      # broken JSON
-    b'{"event_id": "e4", "n": "twelve"}',                             # wrong type
-    b'{"event_id": "e5", "note": "caf\xe9 latin-1 byte"}',            # invalid UTF-8
-    b'',                                                              # empty line
+    b'{"event_id": "e3", "ts": "2026-01-01T1',  # broken JSON
+    b'{"event_id": "e4", "n": "twelve"}',  # wrong type
+    b'{"event_id": "e5", "note": "caf\xe9 latin-1 byte"}',  # invalid UTF-8
+    b"",  # empty line
     b'{"event_id": "e6", "ts": null, "n": null}',
 ]
 POS_DAY1 = [
     b"txn_id;amount;note",
     b"t1;12.5;plain",
     b't2;3.0;"quoted; with delimiter"',
-    b"t3;12,50;bad amount",                                           # wrong type (decimal comma)
-    b"t4;1.0;too;many",                                               # wrong column count
-    b"t5;2.0",                                                        # too few
+    b"t3;12,50;bad amount",  # wrong type (decimal comma)
+    b"t4;1.0;too;many",  # wrong column count
+    b"t5;2.0",  # too few
 ]
 
 
@@ -63,8 +68,12 @@ def write(path: Path, lines: list[bytes]) -> None:
 
 @pytest.fixture
 def ingest_ctx(spark, runtime_info, config):  # type: ignore[no-untyped-def]
-    cfg = Config(settings=config.settings, conf_dir=None, source="test",
-                 domains={"sources.yaml": SourcesConfig.model_validate(SOURCES)})
+    cfg = Config(
+        settings=config.settings,
+        conf_dir=None,
+        source="test",
+        domains={"sources.yaml": SourcesConfig.model_validate(SOURCES)},
+    )
     return CdpContext.attach(cfg, spark, runtime_info)
 
 
@@ -95,7 +104,9 @@ def test_bad_input_is_quarantined_with_reason_and_counts_reconcile(ingest_ctx) -
     assert q[("pos", 6)].reason.startswith("wrong_column_count: 2 fields")
 
     pos = {r.txn_id: r for r in ctx.store.read("bronze.pos").collect()}
-    assert set(pos) == {"t1", "t2"} and pos["t2"].note == "quoted; with delimiter" and pos["t1"].amount == 12.5
+    assert (
+        set(pos) == {"t1", "t2"} and pos["t2"].note == "quoted; with delimiter" and pos["t1"].amount == 12.5
+    )
 
     files = {r.file: r for r in ctx.store.read("ops.ingested_files").collect()}
     web_file = files["web/2026-01-01/part-00000.jsonl"]
@@ -132,7 +143,9 @@ def test_changed_file_is_reported_not_reingested(ingest_ctx) -> None:  # type: i
     os.utime(path, (time.time() + 60, time.time() + 60))
     outcome = run_pipeline(ctx, "ingest", D1, force=True)
     result = outcome.stages[0].result
-    assert result is not None and result.metrics["changed_files_ignored"] == ["web/2026-01-01/part-00000.jsonl"]
+    assert result is not None and result.metrics["changed_files_ignored"] == [
+        "web/2026-01-01/part-00000.jsonl"
+    ]
     assert ctx.store.read("bronze.web").count() == 1
 
 

@@ -12,7 +12,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_bench_ingest_reports_ratio_and_silver_throughput(spark: Any, runtime_info: Any, workspace: Path) -> None:
+def test_bench_ingest_reports_ratio_and_silver_throughput(
+    spark: Any, runtime_info: Any, workspace: Path
+) -> None:
     from cdp_spark.config import load_config
     from cdp_spark.context import CdpContext
     from cdp_spark.ingest.bench import MARKER, prepare_landing, run_ingest_benchmark
@@ -22,9 +24,16 @@ def test_bench_ingest_reports_ratio_and_silver_throughput(spark: Any, runtime_in
     result = run_ingest_benchmark(ctx, lines=2_000, days=2)
 
     assert {
-        "baseline_read_json_schema_write_parquet_s", "baseline_read_json_inferred_write_parquet_s",
-        "bronze_ingest_s", "ratio", "ratio_vs_inferred_baseline", "ratio_target", "ratio_met", "landing",
-        "bronze", "silver",
+        "baseline_read_json_schema_write_parquet_s",
+        "baseline_read_json_inferred_write_parquet_s",
+        "bronze_ingest_s",
+        "ratio",
+        "ratio_vs_inferred_baseline",
+        "ratio_target",
+        "ratio_met",
+        "landing",
+        "bronze",
+        "silver",
     } <= set(result)
     assert result["ratio"] > 0 and isinstance(result["ratio_met"], bool)
     assert result["floor_ratio"] > 0 and len(result["floor_text_typed_raw_s"]) == result["repeats"]
@@ -38,6 +47,8 @@ def test_bench_ingest_reports_ratio_and_silver_throughput(spark: Any, runtime_in
     json.dumps(result)  # JSON-able as the CLI writes it
 
     root = workspace / "bench" / "ingest"
-    assert json.loads((root / "landing" / MARKER).read_text())["generated_lines"] == landing["generated_lines"]
+    assert (
+        json.loads((root / "landing" / MARKER).read_text())["generated_lines"] == landing["generated_lines"]
+    )
     again = prepare_landing(ctx, root, lines=2_000, seed=42, days=2)
     assert again["reused"] is True and again["generated_lines"] == landing["generated_lines"]

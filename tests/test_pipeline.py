@@ -96,7 +96,12 @@ def test_failure_blocks_dependants_and_rerun_resumes(ctx, registry) -> None:  # 
     flags["fail_b"] = False
     outcome = run_pipeline(ctx, "nightly", DAY)
     assert calls == ["b", "c"]
-    assert {s.stage: s.status for s in outcome.stages} == {"a": "skipped", "b": "succeeded", "c": "succeeded", "d": "skipped"}
+    assert {s.stage: s.status for s in outcome.stages} == {
+        "a": "skipped",
+        "b": "succeeded",
+        "c": "succeeded",
+        "d": "skipped",
+    }
     assert outcome.ok and outcome.generation == 1
 
 
@@ -130,8 +135,11 @@ def test_retried_stage_does_not_append_twice(ctx, registry) -> None:  # type: ig
 def test_concurrent_run_for_same_date_refuses(ctx, registry) -> None:  # type: ignore[no-untyped-def]
     lock = ctx.workspace.locks / f"run-{DAY.isoformat()}.lock"
     lock.parent.mkdir(parents=True, exist_ok=True)
-    lock.write_text(json.dumps({"run_id": "other", "pid": os.getpid(), "host": socket.gethostname(),
-                                "started": time.time()}))
+    lock.write_text(
+        json.dumps(
+            {"run_id": "other", "pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
+        )
+    )
     with pytest.raises(ConcurrentRunError) as err:
         run_pipeline(ctx, "nightly", DAY)
     assert "run_id=other" in str(err.value) and str(lock) in str(err.value)
@@ -143,8 +151,11 @@ def test_concurrent_run_for_same_date_refuses(ctx, registry) -> None:  # type: i
 def test_stale_lock_of_dead_process_is_taken_over(ctx, registry, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     lock = ctx.workspace.locks / f"run-{DAY.isoformat()}.lock"
     lock.parent.mkdir(parents=True, exist_ok=True)
-    lock.write_text(json.dumps({"run_id": "dead", "pid": 2**22 + 12345, "host": socket.gethostname(),
-                                "started": time.time()}))
+    lock.write_text(
+        json.dumps(
+            {"run_id": "dead", "pid": 2**22 + 12345, "host": socket.gethostname(), "started": time.time()}
+        )
+    )
     assert run_pipeline(ctx, "d", DAY).ok
     assert not lock.exists(), "the lock is released after the run"
 

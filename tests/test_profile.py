@@ -301,7 +301,9 @@ def test_stage_late_events_merges_splits_windows_and_full_rebuild(ctx) -> None: 
     store.write("silver.orders", _silver(spark, ORDERS, [
         _order("o1", _at(D1, 12), {"member_id": "m1", "phone": "+8613900000001"}, D1, "100.00"),
     ]), mode="append", partition_by=["event_date"])  # fmt: skip
-    _write_identity(ctx, [("cookie", "c1", "A", D1), ("member_id", "m1", "B", D1), ("phone", "+8613900000001", "B", D1)])
+    _write_identity(
+        ctx, [("cookie", "c1", "A", D1), ("member_id", "m1", "B", D1), ("phone", "+8613900000001", "B", D1)]
+    )
     _run(ctx, D1)
     p = {r.person_id: r for r in store.read("gold.profiles").collect()}
     assert set(p) == {"A", "B"} and p["A"].searches == 2 and not p["A"].is_known
@@ -315,13 +317,21 @@ def test_stage_late_events_merges_splits_windows_and_full_rebuild(ctx) -> None: 
         _order("o0", _at(D1, 7), {"phone": "+8613900000001"}, D2, "50.00"),
     ]), mode="append", partition_by=["event_date"])  # fmt: skip
     # c1 is new to B but brings A's history: B is aggregated again, not merged.
-    _write_identity(ctx, [("cookie", "c1", "B", D2), ("member_id", "m1", "B", D1), ("phone", "+8613900000001", "B", D1)])
+    _write_identity(
+        ctx, [("cookie", "c1", "B", D2), ("member_id", "m1", "B", D1), ("phone", "+8613900000001", "B", D1)]
+    )
     res = _run(ctx, D2)
     assert res.metrics["mode"] == "incremental" and res.metrics["days_rolled_up"] == 2  # D1 (late) and D2
     # Of those days, only the keys written: the login's anchor on D2, the late order's phone on D1.
     assert (res.metrics["rolled_up"], res.metrics["keys_rolled_up"]) == ("keys", 2)
     steps = res.metrics["step_seconds"]  # the night's breakdown, as bench gold reports it
-    wanted = {"touched_days", "gold.daily_rollups", "persons_to_rebuild", "aggregate", "finalise_and_write_profiles"}
+    wanted = {
+        "touched_days",
+        "gold.daily_rollups",
+        "persons_to_rebuild",
+        "aggregate",
+        "finalise_and_write_profiles",
+    }
     assert wanted <= set(steps)
     assert all(v >= 0 for v in steps.values())
     p = {r.person_id: r for r in store.read("gold.profiles").collect()}
@@ -336,7 +346,10 @@ def test_stage_late_events_merges_splits_windows_and_full_rebuild(ctx) -> None: 
     rollup_key = ("anchor_type", "anchor_value", "event_date")
     incremental = _by_key(store.read(ROLLUPS), *rollup_key)
 
-    assert (res.metrics["daily_rollups_months_rewritten"], res.metrics["attribute_candidates_months_rewritten"]) == (1, 0)
+    assert (
+        res.metrics["daily_rollups_months_rewritten"],
+        res.metrics["attribute_candidates_months_rewritten"],
+    ) == (1, 0)
 
     # Rerun of D2: same tables (no appended rows, same changes); the rollups already hold the
     # rows it computes, so no month of them is written again.
@@ -367,11 +380,13 @@ def test_stage_late_events_merges_splits_windows_and_full_rebuild(ctx) -> None: 
     _write_identity(ctx, [("cookie", "c1", "C", D3), ("member_id", "m1", "B", D1),
                           ("phone", "+8613900000001", "B", D1), ("cookie", "z1", "Z", D3)])  # fmt: skip
     res = _run(ctx, D3)
-    assert (
-        res.metrics["mode"] == "incremental" and res.metrics["persons_rebuilt"] == 3
-    )  # B, C split; Z new
+    assert res.metrics["mode"] == "incremental" and res.metrics["persons_rebuilt"] == 3  # B, C split; Z new
     # Only the keys of the rows written and of the version replaced: (z1, D3), (m1, D1), (c1, D1).
-    assert (res.metrics["rolled_up"], res.metrics["keys_rolled_up"], res.metrics["records_written"]) == ("keys", 3, 2)
+    assert (res.metrics["rolled_up"], res.metrics["keys_rolled_up"], res.metrics["records_written"]) == (
+        "keys",
+        3,
+        2,
+    )
     incremental_d3 = _by_key(store.read("gold.profiles"), "person_id")
     assert (incremental_d3[("C",)]["searches"], incremental_d3[("C",)]["orders"]) == (1, 0)
     assert incremental_d3[("C",)]["search_terms"] == ["南极"]
@@ -414,16 +429,28 @@ def test_stage_late_events_merges_splits_windows_and_full_rebuild(ctx) -> None: 
     res = _run(ctx, d10)
     assert (res.metrics["mode"], res.metrics["days_rolled_up"]) == ("incremental", 2)
     assert (res.metrics["persons_rebuilt"], res.metrics["persons_merged"]) == (0, 3)
-    assert (res.metrics["persons_merged_new_identifiers"], res.metrics["persons_merged_departed_days"]) == (1, 2)
+    assert (res.metrics["persons_merged_new_identifiers"], res.metrics["persons_merged_departed_days"]) == (
+        1,
+        2,
+    )
     incremental_d10 = _by_key(store.read("gold.profiles"), "person_id")
     assert (incremental_d10[("B",)]["orders"], incremental_d10[("B",)]["last_7d"]["event_counts"]) == (3, {})
     assert (incremental_d10[("Z",)]["last_7d"]["page_views"], incremental_d10[("Z",)]["page_views"]) == (0, 1)
     c = incremental_d10[("C",)]
-    assert (c["searches"], c["page_views"], c["active_days"], c["search_terms"]) == (2, 1, 2, ["penguins", "南极"])
+    assert (c["searches"], c["page_views"], c["active_days"], c["search_terms"]) == (
+        2,
+        1,
+        2,
+        ["penguins", "南极"],
+    )
     assert (c["id_types"], c["identifiers"], c["is_known"]) == (["cookie", "device_id"], 2, False)
     assert (c["orders"], c["order_dates"], c["lifecycle_stage"]) == (1, [d10], "new")
     assert (c["last_7d"]["searches"], c["last_7d"]["active_days"], c["last_30d"]["searches"]) == (1, 1, 2)
-    assert (c["first_seen"], c["last_seen"], c["last_channel"]) == (_at(D1, 9.2), _at(d10, 12), "web")  # the order
+    assert (c["first_seen"], c["last_seen"], c["last_channel"]) == (
+        _at(D1, 9.2),
+        _at(d10, 12),
+        "web",
+    )  # the order
     # The same night again with merge_new_rows: again. The three candidates are aggregated
     # again instead (as auto does when they are fewer than the persons aggregated anyway), and
     # the profiles are the same. They are found in the same join as the others, not told apart
@@ -448,6 +475,7 @@ def test_stage_late_events_merges_splits_windows_and_full_rebuild(ctx) -> None: 
         _event("e12", _at(d11, 9), {"cookie": "z1"}, d11, "page_view"),
     ]), mode="append", partition_by=["event_date"])  # fmt: skip
     _write_identity(ctx, [*[r for r in identity_d10 if r[1] != "z1"], ("cookie", "z1", "C", d11)])
+
     # The CRM also delivers B's contact, created on D1: a new record, so B is aggregated again.
     def contact(first_name: str, updated: datetime, run: date) -> dict[str, Any]:
         return {"record_id": "k1", "source": "crm", "channel": "crm", "event_time": _at(D1, 8), "customer_no": "k1",
@@ -463,7 +491,6 @@ def test_stage_late_events_merges_splits_windows_and_full_rebuild(ctx) -> None: 
     assert incremental_d11[("B",)]["full_name"] == "Yue Li"
     _run(ctx, d11, gen=2, full=True)
     assert _by_key(store.read("gold.profiles"), "person_id") == incremental_d11
-
 
     # Point in time: the same code as of a past date, from the stored rollups with today's
     # person ids. As of the run date it is that night's snapshot; as of D1 only rows dated up
@@ -531,12 +558,19 @@ def test_a_night_moves_the_viewed_categories_of_untouched_persons_with_the_catal
         return _event(rid, _at(day, 9), {"member_id": member}, day, "product_view", product_id=sku)
 
     def deliver(events: list[dict], lines: list[dict[str, Any]]) -> None:
-        store.write("silver.events", _silver(spark, EVENTS, events), mode="append", partition_by=["event_date"])
+        store.write(
+            "silver.events", _silver(spark, EVENTS, events), mode="append", partition_by=["event_date"]
+        )
         store.write(ORDER_LINES, spark.createDataFrame(lines, order_lines_schema()), mode="append",
                     partition_by=["event_date"])  # fmt: skip
 
     deliver(
-        [view("v1", D1, "m1", "k1"), view("v2", D1, "m2", "t1"), view("v3", D1, "m3", "k1"), view("v4", D1, "m4", "z1")],
+        [
+            view("v1", D1, "m1", "k1"),
+            view("v2", D1, "m2", "t1"),
+            view("v3", D1, "m3", "k1"),
+            view("v4", D1, "m4", "z1"),
+        ],
         [_order_line("o1", D1, "k1", "cruise", run=D1), _order_line("o2", D1, "z1", "shoes", run=D1)],
     )
     _write_identity(ctx, [("member_id", f"m{i}", f"P{i}", D1) for i in range(1, 5)])
@@ -554,7 +588,9 @@ def test_a_night_moves_the_viewed_categories_of_untouched_persons_with_the_catal
     )
     res = _run(ctx, D2)
     assert res.metrics["mode"] == "incremental" and res.metrics["persons_rebuilt"] == 1  # P3
-    night = _by_key(store.read("gold.profiles"), "person_id")  # collected: the full rebuild overwrites the table
+    night = _by_key(
+        store.read("gold.profiles"), "person_id"
+    )  # collected: the full rebuild overwrites the table
     got = {key[0]: row["viewed_categories"] for key, row in night.items()}
     assert got == {"P1": {"expedition": 1}, "P2": {"tent": 1}, "P3": {"expedition": 2}, "P4": {"shoes": 1}}
     _run(ctx, D2, gen=2, full=True)
@@ -570,7 +606,9 @@ def test_viewed_categories_sum_views_per_category_each_sku_was_sold_most_as(spar
             ("t1", "tent"), ("n1", None), (None, "cruise")]  # fmt: skip
     catalogue = product_catalogue(spark.createDataFrame(sold, "sku string, category string"))
     assert catalogue is not None
-    expected = spark.createDataFrame([("k1", "cruise"), ("k2", "cruise"), ("t1", "tent")], "sku string, category string")
+    expected = spark.createDataFrame(
+        [("k1", "cruise"), ("k2", "cruise"), ("t1", "tent")], "sku string, category string"
+    )
     assert_df_equality(catalogue, expected, ignore_row_order=True, ignore_nullable=True)
 
     profiles = spark.createDataFrame(
@@ -580,7 +618,9 @@ def test_viewed_categories_sum_views_per_category_each_sku_was_sold_most_as(spar
     got = {r.person_id: r.viewed_categories for r in with_viewed_categories(profiles, catalogue).collect()}
     assert got == {"P1": {"cruise": 6, "tent": 3}, "P2": {}, "P3": {}, "P4": {"cruise": 1}}
     unknown = with_viewed_categories(profiles, None).collect()
-    assert sorted((r.person_id, r.viewed_categories) for r in unknown) == [(p, {}) for p in ("P1", "P2", "P3", "P4")]
+    assert sorted((r.person_id, r.viewed_categories) for r in unknown) == [
+        (p, {}) for p in ("P1", "P2", "P3", "P4")
+    ]
 
 
 def test_touched_keys_roll_up_only_where_a_record_contributes_another_partial(spark) -> None:  # type: ignore[no-untyped-def]
@@ -644,7 +684,10 @@ def test_a_night_rewrites_only_the_months_whose_rolled_up_rows_changed(ctx) -> N
     got = {(r.anchor_value, r.event_date): r.events for r in store.read(ROLLUPS).collect()}
     assert got == {("a", jan): 1, ("b", jan): 2, ("a", feb): 4, ("a", mar): 5, ("c", mar): 3}
     assert diff is not None
-    assert sorted((r.anchor_value, r.event_date, r.appended) for r in diff.collect()) == [("a", mar, False), ("c", mar, True)]
+    assert sorted((r.anchor_value, r.event_date, r.appended) for r in diff.collect()) == [
+        ("a", mar, False),
+        ("c", mar, True),
+    ]
     # The same rows again: nothing differs, nothing is written.
     version = store.version(ROLLUPS)
     assert _replace_rows(ctx, ROLLUPS, rows, [jan, mar], keys, rc(2)) == (None, 0, None)
@@ -657,7 +700,9 @@ def test_a_night_rewrites_only_the_months_whose_rolled_up_rows_changed(ctx) -> N
     assert got == {("b", jan): 2, ("a", feb): 4, ("a", mar): 5, ("c", mar): 3}
 
 
-def test_merge_new_rows_auto_merges_over_deep_histories_when_the_candidates_are_at_least_the_persons_aggregated_again() -> None:
+def test_merge_new_rows_auto_merges_over_deep_histories_when_the_candidates_are_at_least_the_persons_aggregated_again() -> (
+    None
+):
     from cdp_spark.profile.incremental import merge_pays
 
     assert merge_pays("auto", 5, 5, 9.8) and merge_pays("auto", 1, 0, 6.7)
@@ -704,7 +749,9 @@ def test_changed_anchors_compare_row_contents_not_row_order(spark) -> None:  # t
         _rollup("m2", day, searches=2),  # changed
         _rollup("m4", day),  # new; m3 gone
     ]
-    got = changed_anchors(spark.createDataFrame(before, ROLLUP_SCHEMA), spark.createDataFrame(after, ROLLUP_SCHEMA))
+    got = changed_anchors(
+        spark.createDataFrame(before, ROLLUP_SCHEMA), spark.createDataFrame(after, ROLLUP_SCHEMA)
+    )
     assert sorted(r.anchor_value for r in got.collect()) == ["m2", "m3", "m4"]
 
 
@@ -729,13 +776,16 @@ def test_identity_changes_mark_persons_who_only_gained_identifiers_since_the_sna
     previous = person_identifiers(then, ProfileConfig())
     got = identity_changes(now, previous, d0)
     expected = spark.createDataFrame(
-        [("P1", True), ("P2", True), ("P3", False), ("P4", False), ("P5", False)], "person_id string, grown boolean"
+        [("P1", True), ("P2", True), ("P3", False), ("P4", False), ("P5", False)],
+        "person_id string, grown boolean",
     )
     assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
     # Which of a grown person's identifiers are new to them (the stage checks those for history).
     fresh = fresh_identifiers(now, expected.where("grown"), d0)
     assert sorted(tuple(r) for r in fresh.collect()) == [
-        ("cookie", "d1", "P2"), ("cookie", "x1", "P2"), ("device_id", "a3", "P1")
+        ("cookie", "d1", "P2"),
+        ("cookie", "x1", "P2"),
+        ("device_id", "a3", "P1"),
     ]
     # Without first_run (an identity map of an earlier version) nobody counts as grown.
     assert identity_changes(now.drop("first_run"), previous, d0).where("grown").isEmpty()
@@ -795,16 +845,28 @@ def test_merging_new_rows_into_a_stored_profile_equals_aggregating_all_rows(spar
     stored = aggregate_profiles(spark.createDataFrame(old, ROLLUP_SCHEMA), cands, ids, d0, config)
     delta = behaviour(spark.createDataFrame(new, ROLLUP_SCHEMA), person_anchors(ids), d1, config)
     merged = merge_behaviour(stored, delta, config, identity_map=ids_now)
-    everything = aggregate_profiles(spark.createDataFrame(old + new, ROLLUP_SCHEMA), cands, ids_now, d1, config)
+    everything = aggregate_profiles(
+        spark.createDataFrame(old + new, ROLLUP_SCHEMA), cands, ids_now, d1, config
+    )
     assert _by_key(merged, "person_id") == _by_key(everything, "person_id")
     p1 = _by_key(merged, "person_id")[("P1",)]
     assert (p1["last_channel"], p1["search_terms"], p1["preferred_store"]) == ("email", ["a", "b", "c"], "s2")
-    assert (p1["active_days"], p1["last_7d"]["active_days"], p1["orders"], p1["revenue"]) == (4, 2, 3, Decimal("240.00"))
+    assert (p1["active_days"], p1["last_7d"]["active_days"], p1["orders"], p1["revenue"]) == (
+        4,
+        2,
+        3,
+        Decimal("240.00"),
+    )
     assert (p1["order_dates"][-1], p1["repurchase_cycle_days"]) == (d1, 30.0)  # gaps 31 and 29
     assert (p1["consent"], p1["wechat_following"]) == ({"email": "withdrawn", "sms": "granted"}, False)
     assert _by_key(merged, "person_id")[("P2",)]["wechat_following"] is True
     p3 = _by_key(merged, "person_id")[("P3",)]
-    assert (p3["events"], p3["active_days"], p3["id_types"], p3["identifiers"]) == (1, 1, ["cookie", "member_id"], 2)
+    assert (p3["events"], p3["active_days"], p3["id_types"], p3["identifiers"]) == (
+        1,
+        1,
+        ["cookie", "member_id"],
+        2,
+    )
 
 
 def test_subtracting_the_days_that_left_a_window_equals_aggregating_again(spark) -> None:  # type: ignore[no-untyped-def]
@@ -854,7 +916,11 @@ def test_subtracting_the_days_that_left_a_window_equals_aggregating_again(spark)
     everything = aggregate_profiles(spark.createDataFrame(old + new, ROLLUP_SCHEMA), cands, ids, now, config)
     assert got == _by_key(everything, "person_id")
     p1, p2, p3 = (got[(p,)] for p in ("P1", "P2", "P3"))
-    assert (p1["last_7d"]["events"], p1["last_7d"]["active_days"], p1["last_7d"]["channels"]) == (2, 2, {"email": 2})
+    assert (p1["last_7d"]["events"], p1["last_7d"]["active_days"], p1["last_7d"]["channels"]) == (
+        2,
+        2,
+        {"email": 2},
+    )
     assert p1["last_7d"]["event_counts"] == {"email_open": 2}  # page_view dropped at zero
     assert (p1["last_30d"]["orders"], p1["last_30d"]["revenue"], p1["orders"]) == (0, Decimal("0.00"), 1)
     assert (p2["last_7d"]["stores"], p2["last_7d"]["revenue"], p2["last_7d"]["search_terms"]) == (
@@ -884,10 +950,19 @@ def test_profiles_differing_ignores_map_entry_order_also_inside_windows(spark) -
 
     schema = "person_id string, channels map<string,bigint>, last_7d struct<channels: map<string,bigint>>"
     one = spark.createDataFrame(
-        [("P1", {"web": 1, "app": 2}, {"channels": {"web": 1, "app": 2}}), ("P2", {}, None), ("P3", {}, None)], schema
+        [
+            ("P1", {"web": 1, "app": 2}, {"channels": {"web": 1, "app": 2}}),
+            ("P2", {}, None),
+            ("P3", {}, None),
+        ],
+        schema,
     )
     other = spark.createDataFrame(
-        [("P1", {"app": 2, "web": 1}, {"channels": {"app": 2, "web": 1}}), ("P2", {"web": 1}, None), ("P4", {}, None)],
+        [
+            ("P1", {"app": 2, "web": 1}, {"channels": {"app": 2, "web": 1}}),
+            ("P2", {"web": 1}, None),
+            ("P4", {}, None),
+        ],
         schema,
     )
     assert profiles_differing(one, one) == 0
@@ -906,7 +981,11 @@ def test_previous_profiles_are_reused_only_when_built_the_same_way(spark) -> Non
     previous = spark.createDataFrame([row], schema)
     build = {"as_of_date": AS_OF, "config_fingerprint": fp, "rollups_version": 3, "candidates_version": 2}
     base = reusable_base(previous, build, AS_OF + timedelta(days=1), cfg, fp)
-    assert isinstance(base, Base) and (base.as_of, base.rollups_version, base.candidates_version) == (AS_OF, 3, 2)
+    assert isinstance(base, Base) and (base.as_of, base.rollups_version, base.candidates_version) == (
+        AS_OF,
+        3,
+        2,
+    )
     other = config_fingerprint(ProfileConfig(windows=[7, 30]), IdentityConfig())
     assert other != fp
     # How a night computes (not what) does not force a rebuild.

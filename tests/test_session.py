@@ -53,7 +53,11 @@ def test_forcing_cluster_without_jars_explains_the_fix(spark) -> None:  # type: 
     with pytest.raises(RuntimeUnavailableError) as err:
         session.decide_runtime(spark, "cluster")
     message = str(err.value)
-    assert "io.delta.tables.DeltaTable" in message and "--jars" in message and "runtime.mode: embedded" in message
+    assert (
+        "io.delta.tables.DeltaTable" in message
+        and "--jars" in message
+        and "runtime.mode: embedded" in message
+    )
 
 
 def test_session_semantics(spark) -> None:  # type: ignore[no-untyped-def]
@@ -64,9 +68,16 @@ def test_session_semantics(spark) -> None:  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize(
     ("spark_version", "delta", "ok"),
-    [("4.1.1", "4.4.1", True), ("4.0.1", "4.0.1", True), ("4.0.1", "4.4.1", True),
-     ("4.1.1", "4.0.0", False), ("3.5.3", "4.4.1", False),
-     ("4.1.1", "3.3.2", False), ("3.5.3", "3.3.2", True), ("4.1.1", None, False)],
+    [
+        ("4.1.1", "4.4.1", True),
+        ("4.0.1", "4.0.1", True),
+        ("4.0.1", "4.4.1", True),
+        ("4.1.1", "4.0.0", False),
+        ("3.5.3", "4.4.1", False),
+        ("4.1.1", "3.3.2", False),
+        ("3.5.3", "3.3.2", True),
+        ("4.1.1", None, False),
+    ],
 )
 def test_delta_pairing(spark_version: str, delta: str | None, ok: bool) -> None:
     assert (session.check_delta_pairing(spark_version, delta) == []) is ok

@@ -117,7 +117,9 @@ def test_other_readers_see_the_same_rows(store, spark):  # type: ignore[no-untyp
 
 
 def test_overwrite_replaces_everything(store, spark):  # type: ignore[no-untyped-def]
-    store.write("silver.people", rows(spark, [(1, "a", D1), (2, "b", D2)]), mode="append", partition_by=["day"])
+    store.write(
+        "silver.people", rows(spark, [(1, "a", D1), (2, "b", D2)]), mode="append", partition_by=["day"]
+    )
     result = store.write("silver.people", rows(spark, [(9, "z", D3)]), mode="overwrite")
     assert result.files_removed >= 2
     assert [r.id for r in store.read("silver.people").collect()] == [9]
@@ -125,7 +127,10 @@ def test_overwrite_replaces_everything(store, spark):  # type: ignore[no-untyped
 
 def test_replace_where_replaces_only_its_partition(store, spark):  # type: ignore[no-untyped-def]
     store.write(
-        "silver.people", rows(spark, [(1, "a", D1), (2, "b", D2), (3, "c", D2)]), mode="append", partition_by=["day"]
+        "silver.people",
+        rows(spark, [(1, "a", D1), (2, "b", D2), (3, "c", D2)]),
+        mode="append",
+        partition_by=["day"],
     )
     store.write(
         "silver.people",
@@ -160,7 +165,9 @@ def test_replace_where_replaces_only_its_partition(store, spark):  # type: ignor
 
 
 def test_read_prunes_partitions_from_the_log(store, spark):  # type: ignore[no-untyped-def]
-    store.write("silver.people", rows(spark, [(1, "a", D1), (2, "b", D2)]), mode="append", partition_by=["day"])
+    store.write(
+        "silver.people", rows(spark, [(1, "a", D1), (2, "b", D2)]), mode="append", partition_by=["day"]
+    )
     df = store.read("silver.people", partition_filters=[("day", "=", D2.isoformat())])
     assert [r.id for r in df.collect()] == [2]
     if store.kind == "embedded":
@@ -194,7 +201,13 @@ def test_idempotent_retry_commits_once(store, spark):  # type: ignore[no-untyped
 
 def test_append_split_routes_rows_once_and_resumes(store, spark):  # type: ignore[no-untyped-def]
     routed = StructType([*SCHEMA.fields, StructField("why", StringType(), True)])
-    data = [(1, "a", D1, None), (2, "b", D1, "too short"), (3, "c", D2, None), (4, "d", D2, ""), (5, "e", D1, "a/b=c:d")]
+    data = [
+        (1, "a", D1, None),
+        (2, "b", D1, "too short"),
+        (3, "c", D2, None),
+        (4, "d", D2, ""),
+        (5, "e", D1, "a/b=c:d"),
+    ]
     df = spark.createDataFrame(data, routed)
     token = Txn("cdp-spark/test/silver.people/split", 1)
     seen: list[list[tuple]] = []
@@ -203,11 +216,15 @@ def test_append_split_routes_rows_once_and_resumes(store, spark):  # type: ignor
         seen.append(sorted((r["id"], r["name"], r["day"], r["why"]) for r in rejected.collect()))
         return store.write("silver.rejects", rejected, mode="append")
 
-    accepted, rejected = store.append_split("silver.people", df, route="why", rejects=rejects, partition_by=["day"], txn=token)
+    accepted, rejected = store.append_split(
+        "silver.people", df, route="why", rejects=rejects, partition_by=["day"], txn=token
+    )
     assert accepted.rows_written == 2 and not accepted.skipped
     assert rejected.table == "silver.rejects"
     assert store.read("silver.people").schema == SCHEMA  # the route column is not a table column
-    assert_df_equality(sorted_df(store.read("silver.people")), sorted_df(rows(spark, [(1, "a", D1), (3, "c", D2)])))
+    assert_df_equality(
+        sorted_df(store.read("silver.people")), sorted_df(rows(spark, [(1, "a", D1), (3, "c", D2)]))
+    )
     # An empty reason is a reason too (Spark would write "" to the null folder): never accepted.
     empty = "(empty)" if store.kind == "embedded" else ""
     assert seen == [[(2, "b", D1, "too short"), (4, "d", D2, empty), (5, "e", D1, "a/b=c:d")]]
@@ -216,11 +233,15 @@ def test_append_split_routes_rows_once_and_resumes(store, spark):  # type: ignor
         folders = {u.split("/")[-2] for u in as_delta_rs(store, "silver.people").file_uris()}
         assert folders == {"day=2026-01-01", "day=2026-01-02"}
     # Resumed after the table's commit: the table is left alone, the rejects are computed again.
-    again, _ = store.append_split("silver.people", df, route="why", rejects=rejects, partition_by=["day"], txn=token)
+    again, _ = store.append_split(
+        "silver.people", df, route="why", rejects=rejects, partition_by=["day"], txn=token
+    )
     assert again.skipped and store.read("silver.people").count() == 2
     assert [r[0] for r in seen[1]] == [2, 4, 5]
     # Nothing to reject: the callback still runs (its own bookkeeping), on no rows.
-    clean, _ = store.append_split("silver.people", df.where("why IS NULL"), route="why", rejects=rejects, txn=Txn(token.app_id, 2))
+    clean, _ = store.append_split(
+        "silver.people", df.where("why IS NULL"), route="why", rejects=rejects, txn=Txn(token.app_id, 2)
+    )
     assert clean.rows_written == 2 and seen[2] == [] and store.read("silver.people").count() == 4
 
 
@@ -251,7 +272,9 @@ def test_merge_ignore_modes_and_duplicate_source_keys(store, spark):  # type: ig
         "silver.people", rows(spark, [(1, "A", D1), (2, "b", D1)]), keys=["id"], when_matched="ignore"
     )
     assert sorted((r.id, r.name) for r in store.read("silver.people").collect()) == [(1, "a"), (2, "b")]
-    store.merge("silver.people", rows(spark, [(2, "B", D1), (3, "c", D1)]), keys=["id"], when_not_matched="ignore")
+    store.merge(
+        "silver.people", rows(spark, [(2, "B", D1), (3, "c", D1)]), keys=["id"], when_not_matched="ignore"
+    )
     assert sorted((r.id, r.name) for r in store.read("silver.people").collect()) == [(1, "a"), (2, "B")]
     if store.kind == "embedded":
         with pytest.raises(SchemaContractError, match="several rows for the same key"):
@@ -265,7 +288,10 @@ def test_merge_into_missing_table_creates_it(store, spark):  # type: ignore[no-u
 
 def test_delete_rewrites_only_files_with_matches(store, spark):  # type: ignore[no-untyped-def]
     store.write(
-        "silver.people", rows(spark, [(1, "a", D1), (2, "b", D2), (3, "c", D2)]), mode="append", partition_by=["day"]
+        "silver.people",
+        rows(spark, [(1, "a", D1), (2, "b", D2), (3, "c", D2)]),
+        mode="append",
+        partition_by=["day"],
     )
     result = store.delete("silver.people", "id = 2")
     assert sorted(r.id for r in store.read("silver.people").collect()) == [1, 3]
@@ -335,7 +361,10 @@ def test_vacuum_removes_unreferenced_files_only(store, spark):  # type: ignore[n
     store.maintenance.vacuum("silver.people", retention_hours=0)
     assert [r.id for r in store.read("silver.people").collect()] == [2]
     if store.kind == "embedded":  # the first write's file is gone, the current version is whole
-        assert (store.missing_files("silver.people", first), store.missing_files("silver.people", now)) == (1, 0)
+        assert (store.missing_files("silver.people", first), store.missing_files("silver.people", now)) == (
+            1,
+            0,
+        )
 
 
 def test_file_ranges_come_from_the_log(store, spark):  # type: ignore[no-untyped-def]
@@ -352,7 +381,12 @@ def test_file_ranges_come_from_the_log(store, spark):  # type: ignore[no-untyped
 
 
 def test_file_changes_are_the_files_added_and_removed_since_a_version(store, spark):  # type: ignore[no-untyped-def]
-    store.write("silver.t", rows(spark, [(1, "a", D1), (2, "b", D1), (3, "c", D2)]), mode="append", partition_by=["day"])
+    store.write(
+        "silver.t",
+        rows(spark, [(1, "a", D1), (2, "b", D1), (3, "c", D2)]),
+        mode="append",
+        partition_by=["day"],
+    )
     since = store.version("silver.t")
     # An update of id 1 (its D1 file is rewritten) and an append on D3; D2's file is untouched.
     store.merge("silver.t", rows(spark, [(1, "A", D1)]), keys=["id"])

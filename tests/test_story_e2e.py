@@ -24,7 +24,12 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
 START = date(2025, 1, 6)
-FIRST_SET = {"privacy_conscious", "shallow_interest", "interested_in_antarctica", "high_value_travel_potential"}
+FIRST_SET = {
+    "privacy_conscious",
+    "shallow_interest",
+    "interested_in_antarctica",
+    "high_value_travel_potential",
+}
 SECOND_SET = {"has_partner", "has_children", "children_aged_1_7", "responsive_to_local_family_trips"}
 
 
@@ -81,7 +86,9 @@ def test_identified_person_carries_both_sets_and_her_anonymous_history(story) ->
     assert _person_of(ctx, "device_id", STORY_DEVICE_ID) == person, "the device joined the known person"
     tags = _tags(ctx, person)
     # shallow_interest means "not registered yet": she registered, so it is gone (and recorded).
-    assert tags >= (FIRST_SET - {"shallow_interest"}) | SECOND_SET, f"missing {(FIRST_SET | SECOND_SET) - tags}"
+    assert tags >= (FIRST_SET - {"shallow_interest"}) | SECOND_SET, (
+        f"missing {(FIRST_SET | SECOND_SET) - tags}"
+    )
     assert "shallow_interest" not in tags
     lost = (
         ctx.store.read("gold.tag_changes")
@@ -108,7 +115,9 @@ def test_truth_agrees_for_the_story_person(story) -> None:  # type: ignore[no-un
     truth = ctx.spark.read.parquet(str(ctx.workspace.truth / "identifiers"))
     story_values = {
         (r["id_type"], r["id_value_true"])
-        for r in truth.where(F.col("person_id") == STORY_PERSON_ID).select("id_type", "id_value_true").collect()
+        for r in truth.where(F.col("person_id") == STORY_PERSON_ID)
+        .select("id_type", "id_value_true")
+        .collect()
     }
     resolved = {
         (r["id_type"], r["id_value"])
@@ -130,7 +139,9 @@ def test_every_story_record_resolves_to_her_and_nobody_else_does(story) -> None:
     resolved = resolve_records(
         ctx.store.read(IDENTIFIERS_TABLE), ctx.store.read(MAP_TABLE), IdentityConfig().priority_rank()
     )
-    records = silver_records(ctx).join(truth_records(ctx.spark, ctx.workspace.truth), ["_bronze_file", "_bronze_line"])
+    records = silver_records(ctx).join(
+        truth_records(ctx.spark, ctx.workspace.truth), ["_bronze_file", "_bronze_line"]
+    )
     records = records.join(resolved, ["source", "record_id"], "left").localCheckpoint()
     mine = records.where(F.col("true_person") == STORY_PERSON_ID).collect()
     assert {r.source for r in mine} >= {"app", "orders", "consents", "wechat"}

@@ -138,8 +138,12 @@ def _ensure_tables(ctx: CdpContext, tables: set[str]) -> None:
         else:
             continue
         if not ctx.store.exists(table):
-            ctx.store.create(table, _as_nullable(schema), partition_by=[part],
-                             description=f"cdp-spark silver table {table}")
+            ctx.store.create(
+                table,
+                _as_nullable(schema),
+                partition_by=[part],
+                description=f"cdp-spark silver table {table}",
+            )
 
 
 def _quarantined(ctx: CdpContext, run_date: date) -> dict[str, int]:
@@ -149,7 +153,9 @@ def _quarantined(ctx: CdpContext, run_date: date) -> dict[str, int]:
         return {}
     rows = (
         ctx.store.read(QUARANTINE, partition_filters=[(BRONZE_RUN_DATE, "=", run_date.isoformat())])
-        .groupBy("_source").agg(F.count(F.lit(1)).alias("n")).collect()
+        .groupBy("_source")
+        .agg(F.count(F.lit(1)).alias("n"))
+        .collect()
     )
     return {r["_source"]: int(r["n"]) for r in rows}
 
@@ -182,7 +188,9 @@ def prepare_source(
     seen = Observation(f"bronze_{source}_{uuid.uuid4().hex[:8]}")
     raw_bronze = bronze
     bronze = bronze.observe(seen, F.count(F.lit(1)).alias("rows"))
-    mapped, compiled = map_source(bronze, mapping, source=source, run_id=rc.run_id, run_date=rc.run_date, label=label)
+    mapped, compiled = map_source(
+        bronze, mapping, source=source, run_id=rc.run_id, run_date=rc.run_date, label=label
+    )
     # The batch is computed once and its lineage cut (localCheckpoint): the stats, the merges and
     # silver.rejected then read the materialised rows instead of re-planning the standardisers.
     if compiled.deferred_imputation:  # imputation statistics need a pass of their own
@@ -196,14 +204,22 @@ def prepare_source(
     bronze_rows = int(observed.get("rows", 0)) if observed is not None else raw_bronze.count()
     batch = SourceBatch(source, mapping, compiled, classified, stats, bronze_rows, quarantined, imputed)
     counts = batch.counts()
-    accounted = counts["silver_rows"] + counts["duplicates_removed"] + counts["superseded"] + counts["rejected"]
-    if accounted != bronze_rows or stats["total"] != bronze_rows:  # pragma: no cover - guarded by construction
+    accounted = (
+        counts["silver_rows"] + counts["duplicates_removed"] + counts["superseded"] + counts["rejected"]
+    )
+    if (
+        accounted != bronze_rows or stats["total"] != bronze_rows
+    ):  # pragma: no cover - guarded by construction
         raise CdpSparkError(
             f"cleanse {source}: reconciliation failed for {rc.run_date}: bronze has {bronze_rows} rows, "
             f"classified {stats['total']}, accounted {accounted} ({counts}); this is a bug, please report it"
         )
-    log.info("cleanse %s: %s (%.1fs)", source, {k: v for k, v in counts.items() if k != "rejected_by_rule"},
-             time.monotonic() - started)
+    log.info(
+        "cleanse %s: %s (%.1fs)",
+        source,
+        {k: v for k, v in counts.items() if k != "rejected_by_rule"},
+        time.monotonic() - started,
+    )
     return batch
 
 
@@ -223,8 +239,16 @@ def dq_rows(rc: RunContext, batch: SourceBatch) -> list[dict[str, Any]]:
         "rejected": c["rejected"],
         "quarantined": c["quarantined"],
     }
-    rows = [{**base, "column": "*", "rows": batch.stats["winners"], "null_rate": None, "validity_rate": None,
-             "distinct_count": None}]
+    rows = [
+        {
+            **base,
+            "column": "*",
+            "rows": batch.stats["winners"],
+            "null_rate": None,
+            "validity_rate": None,
+            "distinct_count": None,
+        }
+    ]
     for name, measures in batch.stats["columns"].items():
         rows.append({**base, "column": name, **measures})
     return rows
@@ -232,7 +256,9 @@ def dq_rows(rc: RunContext, batch: SourceBatch) -> list[dict[str, Any]]:
 
 def _write_dq(ctx: CdpContext, rc: RunContext, rows: list[dict[str, Any]]) -> int | None:
     schema = S.dq_metrics_schema()
-    df = ctx.spark.createDataFrame([tuple(r.get(f.name) for f in schema.fields) for r in rows], _as_nullable(schema))
+    df = ctx.spark.createDataFrame(
+        [tuple(r.get(f.name) for f in schema.fields) for r in rows], _as_nullable(schema)
+    )
     # One token per run: every run's evidence is kept, a resumed run does not append twice.
     txn = Txn(app_id=f"cdp-spark/{rc.stage}/{S.DQ_METRICS}/{rc.run_id}", version=rc.generation)
     res = ctx.store.write(S.DQ_METRICS, df, mode="append", partition_by=["run_date"], txn=txn)
@@ -257,15 +283,35 @@ def _gate(ctx: CdpContext, rows: list[dict[str, Any]]) -> list[Breach]:
     return breaches
 
 
-def _merge(ctx: CdpContext, rc: RunContext, table: str, df: DataFrame, keys: list[str], part: str,
-           result: StageResult, *, delete_when: str | None = None) -> int:
+def _merge(
+    ctx: CdpContext,
+    rc: RunContext,
+    table: str,
+    df: DataFrame,
+    keys: list[str],
+    part: str,
+    result: StageResult,
+    *,
+    delete_when: str | None = None,
+) -> int:
     started = time.monotonic()
-    res = ctx.store.merge(table, df, keys=keys, when_matched="update", delete_when=delete_when,
-                          partition_by=[part], txn=rc.txn(table))
+    res = ctx.store.merge(
+        table,
+        df,
+        keys=keys,
+        when_matched="update",
+        delete_when=delete_when,
+        partition_by=[part],
+        txn=rc.txn(table),
+    )
     if not res.skipped:
         result.wrote(table, res.version)
-    log.info("cleanse: merge %s %s (%.1fs)", table, "skipped (already committed)" if res.skipped else res.metrics,
-             time.monotonic() - started)
+    log.info(
+        "cleanse: merge %s %s (%.1fs)",
+        table,
+        "skipped (already committed)" if res.skipped else res.metrics,
+        time.monotonic() - started,
+    )
     return int(res.metrics.get("inserted", 0)) + int(res.metrics.get("updated", 0))
 
 
@@ -276,7 +322,9 @@ def _select_table(df: DataFrame, table: str) -> DataFrame:
     return df.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.fields])
 
 
-def _publish_tables(ctx: CdpContext, rc: RunContext, batches: list[SourceBatch], result: StageResult) -> dict[str, Any]:
+def _publish_tables(
+    ctx: CdpContext, rc: RunContext, batches: list[SourceBatch], result: StageResult
+) -> dict[str, Any]:
     from functools import reduce
 
     from pyspark.sql import functions as F
@@ -290,11 +338,15 @@ def _publish_tables(ctx: CdpContext, rc: RunContext, batches: list[SourceBatch],
         if rows == 0:
             written[table] = 0
             continue
-        parts = [_select_table(b.classified.filter(F.col(OUTCOME).isin("insert", "update")), table) for b in group]
+        parts = [
+            _select_table(b.classified.filter(F.col(OUTCOME).isin("insert", "update")), table) for b in group
+        ]
         df = reduce(lambda a, b: a.unionByName(b), parts)
         _merge(ctx, rc, table, df, [S.RECORD_ID, S.EVENT_DATE], S.EVENT_DATE, result)
         written[table] = rows
-    written[S.ORDER_LINES] = _publish_lines(ctx, rc, [b for b in batches if b.mapping.lines is not None], result)
+    written[S.ORDER_LINES] = _publish_lines(
+        ctx, rc, [b for b in batches if b.mapping.lines is not None], result
+    )
     return written
 
 
@@ -331,21 +383,37 @@ def _publish_lines(ctx: CdpContext, rc: RunContext, batches: list[SourceBatch], 
             .select(S.RECORD_ID, S.EVENT_DATE, S.ORDER_RECORD_ID, S.SOURCE, S.EVENT_TIME)
         )
         tombstones = _select_table(
-            stale.select("*", *[F.lit(None).cast(f.dataType).alias(f.name)
-                                for f in S.order_lines_schema().fields if f.name not in stale.columns]),
+            stale.select(
+                "*",
+                *[
+                    F.lit(None).cast(f.dataType).alias(f.name)
+                    for f in S.order_lines_schema().fields
+                    if f.name not in stale.columns
+                ],
+            ),
             S.ORDER_LINES,
         )
         lines = lines.unionByName(tombstones)
     # The merge evaluates its source several times (key checks, partitions, write): compute once.
     lines = lines.persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        return _merge(ctx, rc, S.ORDER_LINES, lines, [S.RECORD_ID, S.EVENT_DATE], S.EVENT_DATE, result,
-                      delete_when=f"s.{S.LINE_NO} IS NULL")
+        return _merge(
+            ctx,
+            rc,
+            S.ORDER_LINES,
+            lines,
+            [S.RECORD_ID, S.EVENT_DATE],
+            S.EVENT_DATE,
+            result,
+            delete_when=f"s.{S.LINE_NO} IS NULL",
+        )
     finally:
         lines.unpersist()
 
 
-def _publish_rejected(ctx: CdpContext, rc: RunContext, batches: list[SourceBatch], result: StageResult) -> None:
+def _publish_rejected(
+    ctx: CdpContext, rc: RunContext, batches: list[SourceBatch], result: StageResult
+) -> None:
     """Rejected rows, merged by ``(reject_id, _run_date)``; rows already there are not rewritten."""
     from functools import reduce
 
@@ -353,13 +421,22 @@ def _publish_rejected(ctx: CdpContext, rc: RunContext, batches: list[SourceBatch
 
     parts = [
         b.classified.filter(F.col(OUTCOME) == "rejected").select(
-            F.sha2(F.concat_ws("\x1f", F.lit(b.source), F.col(S.BRONZE_FILE), F.col(S.BRONZE_LINE).cast("string")),
-                   256).alias("reject_id"),
+            F.sha2(
+                F.concat_ws(
+                    "\x1f", F.lit(b.source), F.col(S.BRONZE_FILE), F.col(S.BRONZE_LINE).cast("string")
+                ),
+                256,
+            ).alias("reject_id"),
             F.col(S.SOURCE),
             F.lit(b.table).alias("target_table"),
             F.col(REJECT_RULE).alias("rule"),
             F.col(NATURAL_KEY).alias("natural_key"),
-            S.BRONZE_FILE, S.BRONZE_LINE, F.col(RAW).alias("_raw"), S.RECORD_HASH, S.RUN_ID, S.RUN_DATE,
+            S.BRONZE_FILE,
+            S.BRONZE_LINE,
+            F.col(RAW).alias("_raw"),
+            S.RECORD_HASH,
+            S.RUN_ID,
+            S.RUN_DATE,
         )
         for b in batches
         if b.counts()["rejected"]
@@ -397,8 +474,13 @@ def _prepare_all(
     with ThreadPoolExecutor(max_workers=max(1, min(PREPARE_PARALLELISM, len(items)))) as pool:
         futures = [
             pool.submit(
-                prepare_source, ctx, rc, source, mapping,
-                label=labels.get(source, f"mappings/{source}.yaml"), quarantined=quarantined.get(source, 0),
+                prepare_source,
+                ctx,
+                rc,
+                source,
+                mapping,
+                label=labels.get(source, f"mappings/{source}.yaml"),
+                quarantined=quarantined.get(source, 0),
             )
             for source, mapping in items
         ]
@@ -420,7 +502,11 @@ def _prepare_all(
 
 
 def cleanse_run(
-    ctx: CdpContext, rc: RunContext, mappings: Mapping[str, SourceMapping], *, labels: Mapping[str, str] | None = None
+    ctx: CdpContext,
+    rc: RunContext,
+    mappings: Mapping[str, SourceMapping],
+    *,
+    labels: Mapping[str, str] | None = None,
 ) -> StageResult:
     """Run the cleanse flow (module docstring) for the given mappings; the stage's body."""
     result = StageResult()
@@ -460,8 +546,11 @@ def cleanse_run(
     return result
 
 
-@stage("cleanse", depends_on=["ingest"],
-       description="bronze.<source> of the run date → silver tables (mapped, standardised, de-duplicated) + dq")
+@stage(
+    "cleanse",
+    depends_on=["ingest"],
+    description="bronze.<source> of the run date → silver tables (mapped, standardised, de-duplicated) + dq",
+)
 def run_cleanse(ctx: CdpContext, rc: RunContext) -> StageResult:
     """Load and validate the mappings, then run :func:`cleanse_run`."""
     folder = mappings_dir(ctx.config.conf_dir)

@@ -126,7 +126,11 @@ def evaluate(rules: Iterable[QualityRule], metrics: Iterable[Mapping[str, Any]])
                     ("max_null_rate", row.get("null_rate"), rule.max_null_rate, True),
                     ("min_validity_rate", row.get("validity_rate"), rule.min_validity_rate, False),
                 ]
-            sample = (row.get("bronze_rows") or 0) + (row.get("quarantined") or 0) if is_table_row else row.get("rows") or 0
+            sample = (
+                (row.get("bronze_rows") or 0) + (row.get("quarantined") or 0)
+                if is_table_row
+                else row.get("rows") or 0
+            )
             for metric, value, limit, is_max in checks:
                 if value is None or limit is None:
                     continue

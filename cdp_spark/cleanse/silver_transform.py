@@ -91,7 +91,11 @@ _MISSING_PREFIX = "__missing__"
 _KEY_SEP = "\x1f"
 
 OUTCOMES: tuple[str, ...] = ("insert", "update", "duplicate", "superseded", "rejected")
-BUILTIN_REJECT_RULES: tuple[str, ...] = ("natural_key.missing", "event_time.missing", "event_time.unparseable")
+BUILTIN_REJECT_RULES: tuple[str, ...] = (
+    "natural_key.missing",
+    "event_time.missing",
+    "event_time.unparseable",
+)
 
 
 @dataclass(frozen=True)
@@ -243,7 +247,13 @@ class _Planned:
 
 
 def plan_field(
-    levels: _Levels, name: str, spec: FieldSpec, target: DataType, *, run_date: date, key: str,
+    levels: _Levels,
+    name: str,
+    spec: FieldSpec,
+    target: DataType,
+    *,
+    run_date: date,
+    key: str,
     flag_name: str | None = None,
 ) -> _Planned:
     """Value, qualified flags and missing-indicator of one canonical column (see :class:`FieldSpec`)."""
@@ -271,7 +281,9 @@ def plan_field(
     if spec.missing == "default":
         imputed = value.isNull() & missing
         flags.append(F.when(imputed, F.lit(f"{qualified}imputed.default")))
-        value = levels.put(F.when(imputed, F.lit(spec.default).try_cast(target)).otherwise(value), FINAL_LEVEL)
+        value = levels.put(
+            F.when(imputed, F.lit(spec.default).try_cast(target)).otherwise(value), FINAL_LEVEL
+        )
     return _Planned(value=value, flags=flags, missing=missing)
 
 
@@ -325,7 +337,9 @@ def map_source(
             missing_cols[f"{_MISSING_PREFIX}{name}"] = planned.missing
 
     # Event time: never imputed; a missing or unparseable one rejects the row.
-    et = plan_field(levels, S.EVENT_TIME, mapping.event_time, TimestampType(), run_date=run_date, key="event_time")
+    et = plan_field(
+        levels, S.EVENT_TIME, mapping.event_time, TimestampType(), run_date=run_date, key="event_time"
+    )
     event_time = et.value
     compiled.columns.append(_measured(S.EVENT_TIME))
 
@@ -333,14 +347,27 @@ def map_source(
     id_entries: list[tuple[str, Column]] = []
     for id_type, spec in mapping.identifiers.items():
         reuse_key = (spec.expr, spec.std.model_dump_json() if spec.std else "")
-        reused = next((n for n, s in mapping.fields.items()
-                       if (s.expr, s.std.model_dump_json() if s.std else "") == reuse_key), None)
+        reused = next(
+            (
+                n
+                for n, s in mapping.fields.items()
+                if (s.expr, s.std.model_dump_json() if s.std else "") == reuse_key
+            ),
+            None,
+        )
         if reused is not None and isinstance(columns[reused], StringType):
             id_entries.append((id_type, business[reused]))
             compiled.columns.append(MappedColumn(f"{S.IDENTIFIERS}.{id_type}", f"{reused}:"))
             continue
-        planned = plan_field(levels, id_type, spec, StringType(), run_date=run_date,
-                             key=f"identifiers.{id_type}", flag_name=f"{S.IDENTIFIERS}.{id_type}")
+        planned = plan_field(
+            levels,
+            id_type,
+            spec,
+            StringType(),
+            run_date=run_date,
+            key=f"identifiers.{id_type}",
+            flag_name=f"{S.IDENTIFIERS}.{id_type}",
+        )
         id_entries.append((id_type, planned.value))
         flags += planned.flags
         compiled.columns.append(MappedColumn(f"{S.IDENTIFIERS}.{id_type}", f"{S.IDENTIFIERS}.{id_type}:"))
@@ -360,8 +387,13 @@ def map_source(
         F.when(key_missing, F.lit(BUILTIN_REJECT_RULES[0])),
         F.when(event_time.isNull() & et.missing, F.lit(BUILTIN_REJECT_RULES[1])),
         F.when(event_time.isNull(), F.lit(BUILTIN_REJECT_RULES[2])),
-        *[F.when(F.coalesce(levels.sql(r.when, f"reject_when.{i}.when").cast("boolean"), F.lit(False)),
-                 F.lit(r.name)) for i, r in enumerate(mapping.reject_when)],
+        *[
+            F.when(
+                F.coalesce(levels.sql(r.when, f"reject_when.{i}.when").cast("boolean"), F.lit(False)),
+                F.lit(r.name),
+            )
+            for i, r in enumerate(mapping.reject_when)
+        ],
     ]
 
     select: list[Column] = [
@@ -380,7 +412,8 @@ def map_source(
     select += [
         _str_map(id_entries).alias(S.IDENTIFIERS),
         F.filter(F.array(*flags), lambda x: x.isNotNull()).cast("array<string>").alias(S.DQ_FLAGS)
-        if flags else F.array().cast("array<string>").alias(S.DQ_FLAGS),
+        if flags
+        else F.array().cast("array<string>").alias(S.DQ_FLAGS),
         F.col("_file").alias(S.BRONZE_FILE),
         F.col("_line").cast("long").alias(S.BRONZE_LINE),
         F.col("_record_hash").alias(S.RECORD_HASH),
@@ -433,7 +466,9 @@ def _locate_sql_errors(df: DataFrame, mapping: SourceMapping, label: str) -> lis
             df.select(F.expr(expr))
         except AnalysisException as exc:
             first = str(exc).strip().splitlines()[0]
-            problems.append(f"{label}: {key}: {expr!r} does not resolve against bronze.{mapping.source}: {first}")
+            problems.append(
+                f"{label}: {key}: {expr!r} does not resolve against bronze.{mapping.source}: {first}"
+            )
     return problems
 
 
@@ -453,10 +488,16 @@ def impute(mapped: DataFrame, compiled: CompiledMapping) -> tuple[DataFrame, dic
     if not deferred:
         return mapped, {}
     valid = F.col(REJECT_RULE).isNull()
-    values = mapped.select(*[F.when(valid, F.col(name)).alias(f"_stat{i}") for i, name in enumerate(deferred)])
+    values = mapped.select(
+        *[F.when(valid, F.col(name)).alias(f"_stat{i}") for i, name in enumerate(deferred)]
+    )
     aggs = []
     for i, (name, policy) in enumerate(deferred.items()):
-        stat = F.expr(f"percentile_disc(0.5) WITHIN GROUP (ORDER BY _stat{i})") if policy == "median" else F.avg(f"_stat{i}")
+        stat = (
+            F.expr(f"percentile_disc(0.5) WITHIN GROUP (ORDER BY _stat{i})")
+            if policy == "median"
+            else F.avg(f"_stat{i}")
+        )
         aggs.append(stat.alias(name))
     row = values.agg(*aggs).collect()[0]
     stats = {name: row[name] for name in deferred}
@@ -467,11 +508,14 @@ def impute(mapped: DataFrame, compiled: CompiledMapping) -> tuple[DataFrame, dic
         fill = F.lit(stats[name]).cast(dtype) if stats[name] is not None else F.lit(None).cast(dtype)
         imputable = imputed & fill.isNotNull()
         # One select: both columns must see the value before imputation.
-        out = out.withColumns({
-            name: F.when(imputable, fill).otherwise(F.col(name)),
-            S.DQ_FLAGS: F.when(imputable, F.array_append(F.col(S.DQ_FLAGS), F.lit(f"{name}:imputed.{policy}")))
-            .otherwise(F.col(S.DQ_FLAGS)),
-        })
+        out = out.withColumns(
+            {
+                name: F.when(imputable, fill).otherwise(F.col(name)),
+                S.DQ_FLAGS: F.when(
+                    imputable, F.array_append(F.col(S.DQ_FLAGS), F.lit(f"{name}:imputed.{policy}"))
+                ).otherwise(F.col(S.DQ_FLAGS)),
+            }
+        )
     return out.drop(*[f"{_MISSING_PREFIX}{n}" for n in deferred]), {k: _plain(v) for k, v in stats.items()}
 
 
@@ -502,10 +546,12 @@ def classify(mapped: DataFrame, existing: DataFrame | None, *, version_col: str 
     df = df.withColumn("_rn_key", F.row_number().over(Window.partitionBy(S.RECORD_ID).orderBy(*order)))
 
     if existing is None:
-        df = (df.withColumn("_t_exists", F.lit(None).cast("boolean"))
-              .withColumn("_t_hash", F.lit(None).cast("string"))
-              .withColumn("_t_event_date", F.lit(None).cast("date"))
-              .withColumn("_t_version", F.lit(None)))
+        df = (
+            df.withColumn("_t_exists", F.lit(None).cast("boolean"))
+            .withColumn("_t_hash", F.lit(None).cast("string"))
+            .withColumn("_t_event_date", F.lit(None).cast("date"))
+            .withColumn("_t_version", F.lit(None))
+        )
     else:
         version = F.col(version_col) if version_col is not None else F.lit(None)
         target = existing.select(
@@ -541,7 +587,8 @@ def classify(mapped: DataFrame, existing: DataFrame | None, *, version_col: str 
     df = df.withColumn(OUTCOME, outcome).withColumn(SCOPE, scope)
     df = df.withColumn(WINNER, valid & (F.col("_rn_key") == 1))
     df = df.withColumn(
-        S.EVENT_DATE, F.when(F.col(OUTCOME) == "update", F.col("_t_event_date")).otherwise(F.col(S.EVENT_DATE))
+        S.EVENT_DATE,
+        F.when(F.col(OUTCOME) == "update", F.col("_t_event_date")).otherwise(F.col(S.EVENT_DATE)),
     )
     return df.drop("_rn_hash", "_rn_key", "_t_exists", "_t_hash", "_t_event_date", "_t_version")
 
@@ -561,8 +608,16 @@ def map_lines(orders: DataFrame, mapping: SourceMapping, *, run_date: date, labe
     columns = S.business_fields(S.ORDER_LINES)
     exploded = orders.select(
         F.col(S.RECORD_ID).alias(S.ORDER_RECORD_ID),
-        S.SOURCE, S.CHANNEL, S.EVENT_TIME, S.EVENT_DATE, "order_id",
-        S.BRONZE_FILE, S.BRONZE_LINE, S.RECORD_HASH, S.RUN_ID, S.RUN_DATE,
+        S.SOURCE,
+        S.CHANNEL,
+        S.EVENT_TIME,
+        S.EVENT_DATE,
+        "order_id",
+        S.BRONZE_FILE,
+        S.BRONZE_LINE,
+        S.RECORD_HASH,
+        S.RUN_ID,
+        S.RUN_DATE,
         F.posexplode(F.col(LINES)).alias("_pos", "item"),
     )
     levels = _Levels(label)
@@ -574,12 +629,24 @@ def map_lines(orders: DataFrame, mapping: SourceMapping, *, run_date: date, labe
         flags += planned.flags
     line_no = (F.col("_pos") + 1).cast("int")
     select: list[Column | str] = [
-        F.sha2(F.concat_ws(_KEY_SEP, F.col(S.ORDER_RECORD_ID), line_no.cast("string")), 256).alias(S.RECORD_ID),
-        S.SOURCE, S.CHANNEL, S.EVENT_TIME, S.EVENT_DATE, S.ORDER_RECORD_ID, line_no.alias(S.LINE_NO),
+        F.sha2(F.concat_ws(_KEY_SEP, F.col(S.ORDER_RECORD_ID), line_no.cast("string")), 256).alias(
+            S.RECORD_ID
+        ),
+        S.SOURCE,
+        S.CHANNEL,
+        S.EVENT_TIME,
+        S.EVENT_DATE,
+        S.ORDER_RECORD_ID,
+        line_no.alias(S.LINE_NO),
         *[business.get(n, F.lit(None).cast(t)).alias(n) for n, t in columns.items()],
-        (F.filter(F.array(*flags), lambda x: x.isNotNull()) if flags else F.array()).cast("array<string>")
+        (F.filter(F.array(*flags), lambda x: x.isNotNull()) if flags else F.array())
+        .cast("array<string>")
         .alias(S.DQ_FLAGS),
-        S.BRONZE_FILE, S.BRONZE_LINE, S.RECORD_HASH, S.RUN_ID, S.RUN_DATE,
+        S.BRONZE_FILE,
+        S.BRONZE_LINE,
+        S.RECORD_HASH,
+        S.RUN_ID,
+        S.RUN_DATE,
     ]
     try:
         return levels.apply(exploded).select(*select)
@@ -589,8 +656,10 @@ def map_lines(orders: DataFrame, mapping: SourceMapping, *, run_date: date, labe
             try:
                 exploded.select(F.expr(spec.expr))
             except AnalysisException as inner:
-                problems.append(f"{label}: lines.fields.{name}.expr: {spec.expr!r} does not resolve "
-                                f"(the element is 'item'): {str(inner).strip().splitlines()[0]}")
+                problems.append(
+                    f"{label}: lines.fields.{name}.expr: {spec.expr!r} does not resolve "
+                    f"(the element is 'item'): {str(inner).strip().splitlines()[0]}"
+                )
         raise ConfigError(problems or [f"{label}: lines: {exc}"]) from None
 
 
@@ -604,7 +673,10 @@ def batch_stats(classified: DataFrame, compiled: CompiledMapping) -> dict[str, A
     de-duplication), i.e. the distinct records this run delivered.
     """
     win = F.col(WINNER)
-    aggs: list[Column] = [F.count(F.lit(1)).alias("total"), F.sum(F.when(win, 1).otherwise(0)).alias("winners")]
+    aggs: list[Column] = [
+        F.count(F.lit(1)).alias("total"),
+        F.sum(F.when(win, 1).otherwise(0)).alias("winners"),
+    ]
     for outcome in OUTCOMES:
         aggs.append(F.sum(F.when(F.col(OUTCOME) == outcome, 1).otherwise(0)).alias(f"n_{outcome}"))
     for outcome in ("duplicate", "superseded"):

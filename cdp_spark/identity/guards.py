@@ -138,7 +138,9 @@ def empty_report(spark: Any) -> DataFrame:
 # --------------------------------------------------------------------------- blocklist
 
 
-def block_reason(config: IdentityConfig, id_type: Column | None = None, id_value: Column | None = None) -> Column:
+def block_reason(
+    config: IdentityConfig, id_type: Column | None = None, id_value: Column | None = None
+) -> Column:
     """A column with the first blocklist rule a node ``(id_type, id_value)`` matches, else null.
 
     The columns default to ``id_type``/``id_value``; pass others to evaluate the blocklist

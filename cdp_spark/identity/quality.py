@@ -130,8 +130,9 @@ def _pairs(n: Column) -> Column:
     return ((n * (n - 1)) / 2).cast("long")
 
 
-def pair_counts(contingency: DataFrame, *, resolved: str = RESOLVED, truth: str = TRUE_PERSON,
-                count: str = "n") -> PairCounts:
+def pair_counts(
+    contingency: DataFrame, *, resolved: str = RESOLVED, truth: str = TRUE_PERSON, count: str = "n"
+) -> PairCounts:
     """Pair counts from contingency counts ``(resolved, truth, n)``, one row per non-empty cell.
 
     ``true_positive = sum_ij C(n_ij, 2)``, ``predicted = sum_i C(a_i, 2)`` with ``a_i`` the
@@ -142,11 +143,7 @@ def pair_counts(contingency: DataFrame, *, resolved: str = RESOLVED, truth: str 
     tp = contingency.agg(F.sum(_pairs(n)).alias("x"))
     pred = contingency.groupBy(resolved).agg(F.sum(n).alias("a")).agg(F.sum(_pairs(F.col("a"))).alias("x"))
     act = contingency.groupBy(truth).agg(F.sum(n).alias("b")).agg(F.sum(_pairs(F.col("b"))).alias("x"))
-    row = (
-        tp.crossJoin(pred.withColumnRenamed("x", "p"))
-        .crossJoin(act.withColumnRenamed("x", "t"))
-        .first()
-    )
+    row = tp.crossJoin(pred.withColumnRenamed("x", "p")).crossJoin(act.withColumnRenamed("x", "t")).first()
     assert row is not None
 
     def as_int(v: Any) -> int:
@@ -217,7 +214,9 @@ def silver_records(ctx: CdpContext) -> DataFrame:
     return out
 
 
-def resolve_records(identifiers: DataFrame, identity_map: DataFrame, priority: Mapping[str, int]) -> DataFrame:
+def resolve_records(
+    identifiers: DataFrame, identity_map: DataFrame, priority: Mapping[str, int]
+) -> DataFrame:
     """The resolved person of each record that has one: ``source, record_id, resolved, persons``.
 
     ``identifiers``: ``silver.identifiers`` rows (source, record_id, node_id, id_type);
@@ -278,9 +277,9 @@ def score_resolution(
     occ = identifiers.select(*_KEY, NODE_ID, ID_TYPE, ID_VALUE).join(
         rec.where(F.col(TRUE_PERSON).isNotNull()).select(*_KEY, TRUE_PERSON), _KEY
     )
-    occ = occ.join(
-        personal.withColumnRenamed(TRUE_PERSON, "_holder"), [ID_TYPE, ID_VALUE], "left"
-    ).join(shared.withColumn("_shared", F.lit(True)), [ID_TYPE, ID_VALUE], "left")
+    occ = occ.join(personal.withColumnRenamed(TRUE_PERSON, "_holder"), [ID_TYPE, ID_VALUE], "left").join(
+        shared.withColumn("_shared", F.lit(True)), [ID_TYPE, ID_VALUE], "left"
+    )
     occ = occ.withColumn(
         "_class",
         F.when(F.col("_holder") == F.col(TRUE_PERSON), F.lit("personal"))
@@ -288,7 +287,9 @@ def score_resolution(
         .when(F.col("_holder").isNotNull(), F.lit("someone_else"))
         .otherwise(F.lit("not_a_true_value")),
     ).localCheckpoint()
-    occ_counts = {r["_class"]: int(r["n"]) for r in occ.groupBy("_class").agg(F.count(F.lit(1)).alias("n")).collect()}
+    occ_counts = {
+        r["_class"]: int(r["n"]) for r in occ.groupBy("_class").agg(F.count(F.lit(1)).alias("n")).collect()
+    }
     true_ids = occ.where(F.col("_class") == "personal")
     linking = (
         true_ids.groupBy(ID_TYPE, ID_VALUE)
@@ -306,9 +307,11 @@ def score_resolution(
         .join(labels, "id")
         .select(*_KEY, F.col("component").alias(EVIDENCE), F.lit(True).alias("_eligible"))
     )
-    rec = rec.join(eligible, _KEY, "left").withColumn(
-        "_eligible", F.coalesce(F.col("_eligible"), F.lit(False))
-    ).localCheckpoint()
+    rec = (
+        rec.join(eligible, _KEY, "left")
+        .withColumn("_eligible", F.coalesce(F.col("_eligible"), F.lit(False)))
+        .localCheckpoint()
+    )
 
     counts = rec.agg(
         F.count(F.lit(1)).alias("silver"),
@@ -368,9 +371,12 @@ def score_resolution(
         )
         .first()
     )
-    sizes = identity_map.groupBy(PERSON_ID).agg(F.count(F.lit(1)).alias("ids")).agg(
-        F.count(F.lit(1)).alias("persons"), F.max("ids").alias("largest")
-    ).first()
+    sizes = (
+        identity_map.groupBy(PERSON_ID)
+        .agg(F.count(F.lit(1)).alias("ids"))
+        .agg(F.count(F.lit(1)).alias("persons"), F.max("ids").alias("largest"))
+        .first()
+    )
     assert over is not None and split is not None and all_over is not None and sizes is not None
     assert ev_split is not None
 
@@ -433,8 +439,9 @@ def score_resolution(
     }
 
 
-def score_workspace(ctx: CdpContext, truth_root: Path | None = None,
-                    config: IdentityConfig | None = None) -> dict[str, Any]:
+def score_workspace(
+    ctx: CdpContext, truth_root: Path | None = None, config: IdentityConfig | None = None
+) -> dict[str, Any]:
     """Score the published ``gold.identity_map`` of ``ctx``'s workspace against its truth."""
     from cdp_spark.identity.stage import IDENTIFIERS_TABLE, MAP_TABLE
 
@@ -442,7 +449,9 @@ def score_workspace(ctx: CdpContext, truth_root: Path | None = None,
     cfg = config or identity_config(ctx.config)
     for table in (IDENTIFIERS_TABLE, MAP_TABLE):
         if not ctx.store.exists(table):
-            raise CdpSparkError(f"identity quality: {table} does not exist in {ctx.workspace.root}; run identity first")
+            raise CdpSparkError(
+                f"identity quality: {table} does not exist in {ctx.workspace.root}; run identity first"
+            )
     spark = ctx.spark
     return score_resolution(
         silver_records(ctx),
@@ -455,7 +464,9 @@ def score_workspace(ctx: CdpContext, truth_root: Path | None = None,
     )
 
 
-def check_targets(scores: Mapping[str, Any], targets: Mapping[str, tuple[str, float]] = TARGETS) -> dict[str, Any]:
+def check_targets(
+    scores: Mapping[str, Any], targets: Mapping[str, tuple[str, float]] = TARGETS
+) -> dict[str, Any]:
     """Pass/fail per target: ``{name: {value, target, op, met}}``."""
     out: dict[str, Any] = {}
     for name, (op, bound) in targets.items():
@@ -485,8 +496,12 @@ def without_guards(config: IdentityConfig) -> IdentityConfig:
 # --------------------------------------------------------------------------- the benchmark
 
 
-def run_days(ctx: CdpContext, dates: Sequence[str | date], stages: Sequence[str] = BENCH_STAGES,
-             options: Mapping[str, Any] | None = None) -> dict[str, dict[str, float]]:
+def run_days(
+    ctx: CdpContext,
+    dates: Sequence[str | date],
+    stages: Sequence[str] = BENCH_STAGES,
+    options: Mapping[str, Any] | None = None,
+) -> dict[str, dict[str, float]]:
     """Run ``stages`` one by one for each date, as a nightly run would (day k's files are all
     there, the later days' too, but ingest only takes files up to the run date). Raises on the
     first failed stage; returns seconds per date and stage."""
@@ -541,7 +556,9 @@ def bench_identity(
     from cdp_spark.pipeline import RunContext
 
     base = ctx.config.domain("datagen.yaml")
-    settings = DatagenSettings.model_validate({**base.model_dump(), "persons": persons, "days": days, "seed": seed})
+    settings = DatagenSettings.model_validate(
+        {**base.model_dump(), "persons": persons, "days": days, "seed": seed}
+    )
     root = (root or ctx.workspace.bench / "identity").resolve()
     shutil.rmtree(root, ignore_errors=True)
     bctx = bench_context(ctx, root)
@@ -562,8 +579,13 @@ def bench_identity(
     engine = choose_engine(spark, ctx.config.settings.runtime.connected_components)
     t0 = time.perf_counter()
     off = resolve_identities(
-        identity_records(bctx, rc), without_guards(config), engine, PreviousState(),
-        run_id=rc.run_id, run_date=last, full=True,
+        identity_records(bctx, rc),
+        without_guards(config),
+        engine,
+        PreviousState(),
+        run_id=rc.run_id,
+        run_date=last,
+        full=True,
     )
     unguarded_resolve_s = time.perf_counter() - t0
     unguarded = score_resolution(
@@ -607,7 +629,11 @@ def bench_identity(
     }
     log.info(
         "bench identity: precision %.4f recall %.4f over-merged %.4f%% (without guards: %.4f / %.4f / %.4f%%)",
-        guarded["precision"], guarded["recall"], 100 * guarded["over_merged_share"],
-        unguarded["precision"], unguarded["recall"], 100 * unguarded["over_merged_share"],
+        guarded["precision"],
+        guarded["recall"],
+        100 * guarded["over_merged_share"],
+        unguarded["precision"],
+        unguarded["recall"],
+        100 * unguarded["over_merged_share"],
     )
     return result

@@ -59,8 +59,9 @@ def _context_at(ctx: CdpContext, root: Path) -> CdpContext:
     return CdpContext.attach(dataclasses.replace(ctx.config, settings=settings), ctx.spark, ctx.runtime)
 
 
-def prepare_landing(ctx: CdpContext, root: Path, *, lines: int, seed: int, days: int,
-                    reuse: bool = True) -> dict[str, Any]:
+def prepare_landing(
+    ctx: CdpContext, root: Path, *, lines: int, seed: int, days: int, reuse: bool = True
+) -> dict[str, Any]:
     """Generate (or reuse) ``web`` landing files of about ``lines`` lines under ``root/landing``.
 
     The population is sized from the generator's expected web lines per person and day, so the
@@ -74,7 +75,9 @@ def prepare_landing(ctx: CdpContext, root: Path, *, lines: int, seed: int, days:
     if reuse and marker.exists():
         found = json.loads(marker.read_text())
         if {k: found.get(k) for k in wanted} == wanted:
-            log.info("bench ingest: reusing %d landing lines in %s", found["generated_lines"], root / "landing")
+            log.info(
+                "bench ingest: reusing %d landing lines in %s", found["generated_lines"], root / "landing"
+            )
             return {**found, "reused": True}
     shutil.rmtree(root, ignore_errors=True)
     base = ctx.config.domain("datagen.yaml")
@@ -119,13 +122,17 @@ def run_ingest_benchmark(
     from cdp_spark.pipeline import RunContext
 
     if lines < 1 or repeats < 1:
-        raise CdpSparkError(f"bench ingest: lines and repeats must be >= 1, got lines={lines}, repeats={repeats}")
+        raise CdpSparkError(
+            f"bench ingest: lines and repeats must be >= 1, got lines={lines}, repeats={repeats}"
+        )
     root = (root or ctx.workspace.bench / "ingest").resolve()
     landing = prepare_landing(ctx, root, lines=lines, seed=seed, days=days, reuse=reuse)
     bctx = _context_at(ctx, root)
     sources: SourcesConfig = bctx.config.domain("sources.yaml")  # type: ignore[assignment]
     if SOURCE not in sources.sources:
-        raise CdpSparkError(f"bench ingest: sources.yaml declares no {SOURCE!r} source; the benchmark needs it")
+        raise CdpSparkError(
+            f"bench ingest: sources.yaml declares no {SOURCE!r} source; the benchmark needs it"
+        )
     schema = sources.sources[SOURCE].spark_schema()
     files = sorted(str(p) for p in (root / sources.landing_subdir / SOURCE).rglob("*.jsonl"))
     if not files:
@@ -220,7 +227,9 @@ def run_ingest_benchmark(
             "duplicates_removed": per_source.get("duplicates_removed"),
             "rejected": per_source.get("rejected"),
             "seconds": round(cleanse_s, 3),
-            "rows_per_second": round((per_source.get("bronze_rows") or 0) / cleanse_s, 1) if cleanse_s else None,
+            "rows_per_second": round((per_source.get("bronze_rows") or 0) / cleanse_s, 1)
+            if cleanse_s
+            else None,
         },
         "spark_version": ctx.runtime.spark_version,
         "cores": os.cpu_count(),

@@ -43,8 +43,21 @@ INGESTED_FILES = "ops.ingested_files"
 _DATE_DIR = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 # Column names of bronze metadata (schema.py-style constants: one place to change them).
-SOURCE, FILE, LINE, RAW, FILE_DATE, FILE_MODIFIED = "_source", "_file", "_line", "_raw", "_file_date", "_file_modified"
-INGESTED_AT, RUN_ID, RUN_DATE, RECORD_HASH, EXTRA_FIELDS = "_ingested_at", "_run_id", "_run_date", "_record_hash", "_extra_fields"
+SOURCE, FILE, LINE, RAW, FILE_DATE, FILE_MODIFIED = (
+    "_source",
+    "_file",
+    "_line",
+    "_raw",
+    "_file_date",
+    "_file_modified",
+)
+INGESTED_AT, RUN_ID, RUN_DATE, RECORD_HASH, EXTRA_FIELDS = (
+    "_ingested_at",
+    "_run_id",
+    "_run_date",
+    "_record_hash",
+    "_extra_fields",
+)
 
 
 @dataclass(frozen=True)
@@ -224,7 +237,12 @@ def _json_parse(source: SourceConfig) -> tuple[list[Column], Column, Column]:
     keys = F.col(_JSON_KEYS)
     as_text = F.from_json(F.col(RAW), "map<string,string>", {"mode": "PERMISSIVE"})
     wrong_type = F.filter(
-        F.array(*[F.when(as_text[f.name].isNotNull() & typed[f.name].isNull(), F.lit(f.name)) for f in schema.fields]),
+        F.array(
+            *[
+                F.when(as_text[f.name].isNotNull() & typed[f.name].isNull(), F.lit(f.name))
+                for f in schema.fields
+            ]
+        ),
         lambda x: x.isNotNull(),
     )
     wrong_type_reason = F.when(
@@ -239,7 +257,9 @@ def _json_parse(source: SourceConfig) -> tuple[list[Column], Column, Column]:
         .when(~F.ltrim(F.col(RAW)).startswith("{"), F.lit("broken_json"))
         .when(
             typed[_CORRUPT].isNotNull(),
-            F.when(F.json_object_keys(F.col(RAW)).isNull(), F.lit("broken_json")).otherwise(wrong_type_reason),
+            F.when(F.json_object_keys(F.col(RAW)).isNull(), F.lit("broken_json")).otherwise(
+                wrong_type_reason
+            ),
         )
     )
     declared = schema.fieldNames()
@@ -289,7 +309,9 @@ def _csv_parse(source: SourceConfig, header: Column) -> tuple[list[Column], Colu
             value = _try_cast(raw_value, f.dataType.simpleString())
             wrong.append(F.when(raw_value.isNotNull() & value.isNull(), F.lit(f.name)))
         cols.append(value.alias(f.name))
-    wrong_type = F.filter(F.array(*wrong), lambda x: x.isNotNull()) if wrong else F.array().cast("array<string>")
+    wrong_type = (
+        F.filter(F.array(*wrong), lambda x: x.isNotNull()) if wrong else F.array().cast("array<string>")
+    )
     reason = (
         F.when(F.col(RAW).isNull() | (F.trim(F.col(RAW)) == ""), F.lit("empty_line"))
         .when(~F.is_valid_utf8(F.col(RAW)), F.lit("invalid_encoding"))
@@ -388,7 +410,8 @@ def ingest_source(
     lines, lines_per_file = read_lines(ctx, files, parses)
     if source.format == "csv":
         headers = lines.filter(F.col(LINE) == 1).select(
-            F.col(FILE).alias("_hf"), F.split(F.col(RAW), re.escape(source.csv.delimiter) + _CSV_SPLIT).alias("_header")
+            F.col(FILE).alias("_hf"),
+            F.split(F.col(RAW), re.escape(source.csv.delimiter) + _CSV_SPLIT).alias("_header"),
         )
         lines = lines.filter(F.col(LINE) > 1).join(F.broadcast(headers), F.col(FILE) == F.col("_hf"), "left")
         cols, reason, extra = _csv_parse(source, F.col("_header"))
@@ -441,7 +464,12 @@ def ingest_source(
 
     table = bronze_table(name)
     bronze_res, quarantine_res = ctx.store.append_split(
-        table, parsed, route="_reason", rejects=quarantine, partition_by=[RUN_DATE], txn=_batch_token(rc, table, files)
+        table,
+        parsed,
+        route="_reason",
+        rejects=quarantine,
+        partition_by=[RUN_DATE],
+        txn=_batch_token(rc, table, files),
     )
     # Counts from what is committed (also right when a resumed run skipped an earlier commit).
     batch = [f.relative for f in files]
@@ -449,16 +477,18 @@ def ingest_source(
     bronze_per_file: dict[str, int] = {}
     if ctx.store.exists(table):
         committed = ctx.store.read(table, partition_filters=this_date).where(F.col(FILE).isin(batch))
-        bronze_per_file = {r[FILE]: int(r["n"]) for r in committed.groupBy(FILE).agg(F.count(F.lit(1)).alias("n")).collect()}
+        bronze_per_file = {
+            r[FILE]: int(r["n"]) for r in committed.groupBy(FILE).agg(F.count(F.lit(1)).alias("n")).collect()
+        }
     quarantine_per_file: dict[str, int] = {}
     reasons: dict[str, int] = {}
     if ctx.store.exists(QUARANTINE):
         committed = ctx.store.read(QUARANTINE, partition_filters=this_date).where(
             (F.col(SOURCE) == name) & F.col(FILE).isin(batch)
         )
-        grouped = committed.groupBy(FILE, F.regexp_extract(F.col("reason"), r"^([a-z_]+)", 1).alias("reason")).agg(
-            F.count(F.lit(1)).alias("n")
-        )
+        grouped = committed.groupBy(
+            FILE, F.regexp_extract(F.col("reason"), r"^([a-z_]+)", 1).alias("reason")
+        ).agg(F.count(F.lit(1)).alias("n"))
         for r in grouped.collect():
             quarantine_per_file[r[FILE]] = quarantine_per_file.get(r[FILE], 0) + int(r["n"])
             reasons[r["reason"]] = reasons.get(r["reason"], 0) + int(r["n"])
@@ -520,11 +550,17 @@ def run_ingest(ctx: CdpContext, rc: RunContext) -> StageResult:
             seen = known.get((name, f.relative))
             if seen is None:
                 new.append(f)
-            elif seen[0] != f.size or abs((seen[1].replace(tzinfo=timezone.utc) - f.modified).total_seconds()) > 1:
+            elif (
+                seen[0] != f.size
+                or abs((seen[1].replace(tzinfo=timezone.utc) - f.modified).total_seconds()) > 1
+            ):
                 changed.append(f.relative)
         if changed:
-            log.warning("%d already-ingested file(s) changed since ingestion and were NOT re-ingested: %s",
-                        len(changed), changed[:10])
+            log.warning(
+                "%d already-ingested file(s) changed since ingestion and were NOT re-ingested: %s",
+                len(changed),
+                changed[:10],
+            )
         if not new:
             per_source[name] = {"files": 0, "lines": 0, "bronze_rows": 0, "quarantined_rows": 0}
             continue

@@ -57,7 +57,7 @@ def parse_ddl_type(text: str) -> DataType:
     dtype = parser.type()
     parser.skip_ws()
     if parser.pos != len(text):
-        raise ValueError(f"unexpected {text[parser.pos:]!r} after a complete type in {text!r}")
+        raise ValueError(f"unexpected {text[parser.pos :]!r} after a complete type in {text!r}")
     return dtype
 
 
@@ -121,8 +121,10 @@ class _DdlParser:
             return DecimalType(precision, scale)
         if word in _PRIMITIVES:
             return _PRIMITIVES[word]
-        raise ValueError(f"unknown type {word!r} in {self.text!r}; known: {', '.join(sorted(_PRIMITIVES))}, "
-                         "array<...>, map<...,...>, struct<...>, decimal(p,s)")
+        raise ValueError(
+            f"unknown type {word!r} in {self.text!r}; known: {', '.join(sorted(_PRIMITIVES))}, "
+            "array<...>, map<...,...>, struct<...>, decimal(p,s)"
+        )
 
     def name_digits(self) -> str:
         self.skip_ws()
@@ -172,7 +174,9 @@ class SourceConfig(StrictModel):
     def _keys_are_fields(self) -> SourceConfig:
         missing = [k for k in [self.record_key, self.event_time, *self.pii] if k and k not in self.fields]
         if missing:
-            raise ValueError(f"record_key/event_time/pii name undeclared fields {missing}; add them under fields")
+            raise ValueError(
+                f"record_key/event_time/pii name undeclared fields {missing}; add them under fields"
+            )
         return self
 
     def spark_schema(self) -> StructType:

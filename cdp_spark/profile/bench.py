@@ -64,7 +64,12 @@ def bench_gold(
     root = Path(ctx.workspace.bench) / "gold"
     settings = ctx.config.settings.model_copy(update={"workspace": str(root)})
     bench_ctx = CdpContext.attach(
-        Config(settings=settings, conf_dir=ctx.config.conf_dir, source=ctx.config.source, domains=ctx.config.domains),
+        Config(
+            settings=settings,
+            conf_dir=ctx.config.conf_dir,
+            source=ctx.config.source,
+            domains=ctx.config.domains,
+        ),
         ctx.spark,
         ctx.runtime,
     )
@@ -74,7 +79,11 @@ def bench_gold(
     generate_s = time.perf_counter() - t0
     last = data.start_date + timedelta(days=days - 1)
     t0 = time.perf_counter()
-    history_days = [last - timedelta(days=1)] if catch_up else [data.start_date + timedelta(days=k) for k in range(days - 1)]
+    history_days = (
+        [last - timedelta(days=1)]
+        if catch_up
+        else [data.start_date + timedelta(days=k) for k in range(days - 1)]
+    )
     for day in history_days:
         outcome = run_pipeline(bench_ctx, "nightly", day)
         if not outcome.ok:

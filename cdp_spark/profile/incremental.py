@@ -107,7 +107,9 @@ def build_record(builds: DataFrame | None, profiles_version: int | None) -> dict
     """The build that wrote ``profiles_version`` of ``gold.profiles`` (None if unrecorded)."""
     if builds is None or profiles_version is None:
         return None
-    rows = builds.where(F.col("profiles_version") == profiles_version).orderBy(F.col("built_at").desc()).limit(1)
+    rows = (
+        builds.where(F.col("profiles_version") == profiles_version).orderBy(F.col("built_at").desc()).limit(1)
+    )
     found = rows.collect()
     return found[0].asDict() if found else None
 
@@ -264,7 +266,9 @@ def touched_keys(
             rows = rows.localCheckpoint()
         both = rows.withColumn(WRITTEN, F.lit(True))
         if old is not None:
-            matched = old.join(rows.select("record_id", "event_date"), ["record_id", "event_date"], "left_semi")
+            matched = old.join(
+                rows.select("record_id", "event_date"), ["record_id", "event_date"], "left_semi"
+            )
             both = both.unionByName(matched.withColumn(WRITTEN, F.lit(False)), allowMissingColumns=True)
         # Both versions anchored in one pass over the files added and removed, then read three times.
         anchored = with_anchor(both, profile, identity).localCheckpoint()
@@ -272,10 +276,14 @@ def touched_keys(
         also = (F.lit(name).alias("_table"), F.col("record_id"), F.col(WRITTEN))
         if name != ORDERS:
             part = table_partials(name, anchored, None, profile)
-            compared.append(row_digests(part, ROLLUP_KEY, *also, F.lit("rolls").alias("_for"), exclude=[WRITTEN]))
+            compared.append(
+                row_digests(part, ROLLUP_KEY, *also, F.lit("rolls").alias("_for"), exclude=[WRITTEN])
+            )
         cands = table_candidate_rows(name, anchored)
         if cands is not None:
-            compared.append(row_digests(cands, ROLLUP_KEY, *also, F.lit("states").alias("_for"), exclude=[WRITTEN]))
+            compared.append(
+                row_digests(cands, ROLLUP_KEY, *also, F.lit("states").alias("_for"), exclude=[WRITTEN])
+            )
     keys = union_all(keyed)
     if observation is not None:
         keys = keys.observe(
@@ -330,7 +338,10 @@ def comparable(col: Column, dtype: DataType) -> Column:
 
 
 def row_digests(
-    df: DataFrame, key: Sequence[str] = (ANCHOR_TYPE, ANCHOR_VALUE), *also: Column, exclude: Sequence[str] = ()
+    df: DataFrame,
+    key: Sequence[str] = (ANCHOR_TYPE, ANCHOR_VALUE),
+    *also: Column,
+    exclude: Sequence[str] = (),
 ) -> DataFrame:
     """``key`` columns and ``_digest`` (a hash of the row's :func:`comparable` columns but
     ``exclude``), then ``also``."""
@@ -417,7 +428,9 @@ def fresh_identifiers(identity_map: DataFrame, persons: DataFrame, as_of: date) 
     )
 
 
-def persons_to_rebuild(anchors_changed: Sequence[DataFrame], identity_map: DataFrame, identity: DataFrame) -> DataFrame:
+def persons_to_rebuild(
+    anchors_changed: Sequence[DataFrame], identity_map: DataFrame, identity: DataFrame
+) -> DataFrame:
     """``person_id`` of every person whose aggregated columns may differ from the previous snapshot.
 
     ``anchors_changed``: frames with ``anchor_type, anchor_value`` columns (rules 1-3);

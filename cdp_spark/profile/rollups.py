@@ -155,7 +155,9 @@ def merge_rule(field: StructField) -> MergeRule:
         empty = f"CAST(array() AS {t})"
         return MergeRule(
             lambda c: f"array_sort(array_distinct(flatten(collect_list({c}))))",
-            lambda a, b: f"array_sort(array_distinct(concat(coalesce({a}, {empty}), coalesce({b}, {empty}))))",
+            lambda a, b: (
+                f"array_sort(array_distinct(concat(coalesce({a}, {empty}), coalesce({b}, {empty}))))"
+            ),
         )
     raise TypeError(f"no merge rule for measure {field.name} of type {t}")
 
@@ -442,7 +444,9 @@ def union_all(frames: Sequence[DataFrame]) -> DataFrame:
     return out
 
 
-def _anchored(df: DataFrame, profile: ProfileConfig, identity: IdentityConfig, keys: DataFrame | None) -> DataFrame:
+def _anchored(
+    df: DataFrame, profile: ProfileConfig, identity: IdentityConfig, keys: DataFrame | None
+) -> DataFrame:
     """``df`` with its anchor; with ``keys``, only the records of those ``(anchor, day)`` keys.
 
     The keys are applied before any measure is computed (and before orders meet their lines),
@@ -474,7 +478,9 @@ def partials(
     return union_all(parts)
 
 
-def table_partials(name: str, anchored: DataFrame, lines: DataFrame | None, profile: ProfileConfig) -> DataFrame:
+def table_partials(
+    name: str, anchored: DataFrame, lines: DataFrame | None, profile: ProfileConfig
+) -> DataFrame:
     """Per-record partials of one anchored silver table (``lines``: order lines, for orders)."""
     if name == EVENTS:
         return event_partials(anchored)
@@ -610,7 +616,9 @@ def table_candidate_rows(name: str, anchored: DataFrame) -> DataFrame | None:
         )
     if name == TICKETS:
         return _candidate_rows(
-            anchored, F.col("event_time"), {"name": F.col("name"), "email": F.col("email"), "phone": F.col("phone")}
+            anchored,
+            F.col("event_time"),
+            {"name": F.col("name"), "email": F.col("email"), "phone": F.col("phone")},
         )
     if name == CONSENTS:  # a consent names the address or number it was given for
         ids = F.col("identifiers")

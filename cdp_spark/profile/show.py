@@ -40,7 +40,9 @@ def resolve_person(ctx: CdpContext, ref: str) -> str:
     """A person id from ``<person_id>`` or ``<id_type>:<value>``; clear error when unknown."""
     store = ctx.store
     if not store.exists(IDENTITY_MAP):
-        raise CdpSparkError(f"{IDENTITY_MAP} does not exist yet: run the pipeline first (cdp-spark run nightly)")
+        raise CdpSparkError(
+            f"{IDENTITY_MAP} does not exist yet: run the pipeline first (cdp-spark run nightly)"
+        )
     id_type, sep, value = ref.partition(":")
     if sep and id_type in DEFAULT_ID_TYPES:
         wanted = _normalise(id_type, value)
@@ -74,7 +76,13 @@ def customer_360(ctx: CdpContext, ref: str, *, events: int = 15) -> dict[str, An
         .collect()
     )
     identifiers = [(r["id_type"], r["id_value"]) for r in ids]
-    out: dict[str, Any] = {"person_id": person, "identifiers": identifiers, "profile": None, "tags": [], "events": []}
+    out: dict[str, Any] = {
+        "person_id": person,
+        "identifiers": identifiers,
+        "profile": None,
+        "tags": [],
+        "events": [],
+    }
     if store.exists(PROFILES):
         rows = store.read(PROFILES).where(F.col("person_id") == person).collect()
         if rows:
@@ -86,7 +94,10 @@ def customer_360(ctx: CdpContext, ref: str, *, events: int = 15) -> dict[str, An
         ]
     wanted = F.array(*[F.struct(F.lit(t).alias("key"), F.lit(v).alias("value")) for t, v in identifiers])
     recent = []
-    for table, what in ((EVENTS, F.col("event_type")), (ORDERS, F.concat_ws(" ", F.lit("order"), F.col("status")))):
+    for table, what in (
+        (EVENTS, F.col("event_type")),
+        (ORDERS, F.concat_ws(" ", F.lit("order"), F.col("status"))),
+    ):
         if not store.exists(table) or not identifiers:
             continue
         df = store.read(table).where(F.arrays_overlap(F.map_entries(F.col("identifiers")), wanted))

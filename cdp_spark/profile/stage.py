@@ -132,7 +132,9 @@ def _rows_on(ctx: CdpContext, table: str, days: Sequence[date], version: int | N
 
 def silver_versions(ctx: CdpContext) -> dict[str, int]:
     """The current version of every silver table a profile build reads."""
-    return {name: ctx.store.version(name) for name in (*ANCHORED_TABLES, ORDER_LINES) if ctx.store.exists(name)}
+    return {
+        name: ctx.store.version(name) for name in (*ANCHORED_TABLES, ORDER_LINES) if ctx.store.exists(name)
+    }
 
 
 def silver_tables(
@@ -169,7 +171,9 @@ def profiles_as_of(ctx: CdpContext, as_of: date, config: ProfileConfig | None = 
     cfg = config or profile_config(ctx.config)
     store = ctx.store
     lines = (
-        store.read(ORDER_LINES).where(F.col("event_date") <= F.lit(as_of)) if store.exists(ORDER_LINES) else None
+        store.read(ORDER_LINES).where(F.col("event_date") <= F.lit(as_of))
+        if store.exists(ORDER_LINES)
+        else None
     )
     return build_profiles(
         store.read(ROLLUPS),
@@ -215,7 +219,10 @@ def run_profile(ctx: CdpContext, rc: RunContext) -> StageResult:
     laps.lap("previous_snapshot")
     keys: DataFrame | None = None
     diffs: dict[str, DataFrame] = {}
-    metrics: dict[str, Any] = {"mode": "full" if full else "incremental", "full_reason": base if full else None}
+    metrics: dict[str, Any] = {
+        "mode": "full" if full else "incremental",
+        "full_reason": base if full else None,
+    }
     if isinstance(base, Base):
         # Silver rows written since the previous snapshot (more than one run date when a run
         # stopped before its profiles): the keys of their event dates are rolled up again.
@@ -566,10 +573,12 @@ def _scopes(days: list[date] | None, keys: DataFrame | None) -> dict[str, _Scope
     rolls, states = sum(r.r for r in per_day), sum(r.s for r in per_day)
     return {
         ROLLUPS: _Scope(
-            sorted(r.event_date for r in per_day if r.r), _small(keys.where("rolls").select(*ROLLUP_KEY), rolls)
+            sorted(r.event_date for r in per_day if r.r),
+            _small(keys.where("rolls").select(*ROLLUP_KEY), rolls),
         ),
         CANDIDATES: _Scope(
-            sorted(r.event_date for r in per_day if r.s), _small(keys.where("states").select(*ROLLUP_KEY), states)
+            sorted(r.event_date for r in per_day if r.s),
+            _small(keys.where("states").select(*ROLLUP_KEY), states),
         ),
     }
 
@@ -593,7 +602,9 @@ def _still_readable(ctx: CdpContext, base: Base) -> Base | str:
                 raise FileNotFoundError(f"{missing} data files of the version are gone")
         except Exception as exc:  # missing log entry or data file: any failure means "not reusable"
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-            log.warning("profile: %s version %s is not readable (%s); rebuilding in full", table, version, first)
+            log.warning(
+                "profile: %s version %s is not readable (%s); rebuilding in full", table, version, first
+            )
             return f"{table} version {version}, which the previous profiles were built from, is not readable (vacuumed?)"
     return base
 
@@ -656,7 +667,9 @@ def _incremental(
         diff = diffs.get(ROLLUPS)
         if diff is None:
             before, after = _rows_on(ctx, ROLLUPS, days, base.rollups_version), _rows_on(ctx, ROLLUPS, days)
-            diff = rollup_changes(_keyed(before, keys), _keyed(after, keys), base.as_of, run_date).localCheckpoint()
+            diff = rollup_changes(
+                _keyed(before, keys), _keyed(after, keys), base.as_of, run_date
+            ).localCheckpoint()
         if may_merge:
             changed.append(diff.where(~F.col("appended")))
             appended = diff.where(F.col("appended")).select(*ROLLUP_KEY)
@@ -666,7 +679,10 @@ def _incremental(
     if days:
         cands = diffs.get(CANDIDATES)
         if cands is None:
-            before, after = _rows_on(ctx, CANDIDATES, days, base.candidates_version), _rows_on(ctx, CANDIDATES, days)
+            before, after = (
+                _rows_on(ctx, CANDIDATES, days, base.candidates_version),
+                _rows_on(ctx, CANDIDATES, days),
+            )
             cands = changed_anchors(_keyed(before, keys), _keyed(after, keys))
         changed.append(cands)
     entered = [base.as_of + timedelta(days=k) for k in range(1, (run_date - base.as_of).days + 1)]
@@ -694,10 +710,16 @@ def _incremental(
     merging = None
     candidates: int | None = None
     if may_merge:
-        merging = _merging(appended, grown, departing, identity_map, _small(persons, rebuilt_count), base.profiles)
+        merging = _merging(
+            appended, grown, departing, identity_map, _small(persons, rebuilt_count), base.profiles
+        )
         candidates = merging.count() if merging is not None else 0
     laps.lap("persons_to_rebuild.merging")
-    if merging is not None and candidates and not merge_pays(config.merge_new_rows, candidates, rebuilt_count, depth):
+    if (
+        merging is not None
+        and candidates
+        and not merge_pays(config.merge_new_rows, candidates, rebuilt_count, depth)
+    ):
         persons = persons.unionByName(merging).localCheckpoint()  # aggregated again with the rest
         rebuilt_count += candidates
         merging = None
@@ -789,13 +811,17 @@ def _grown_without_history(
     wanted = _small(fresh.select(ANCHOR_TYPE, ANCHOR_VALUE).distinct(), fresh.count())
     upto = F.col("event_date") <= F.lit(run_date)  # later rows are invisible to both builds
     held = [
-        store_rows.where(upto).select(ANCHOR_TYPE, ANCHOR_VALUE).join(wanted, [ANCHOR_TYPE, ANCHOR_VALUE], "left_semi")
+        store_rows.where(upto)
+        .select(ANCHOR_TYPE, ANCHOR_VALUE)
+        .join(wanted, [ANCHOR_TYPE, ANCHOR_VALUE], "left_semi")
         for store_rows in (
             ctx.store.read(ROLLUPS, version=base.rollups_version),
             ctx.store.read(CANDIDATES, version=base.candidates_version),
         )
     ]
-    with_history = fresh.join(held[0].unionByName(held[1]).distinct(), [ANCHOR_TYPE, ANCHOR_VALUE], "left_semi")
+    with_history = fresh.join(
+        held[0].unionByName(held[1]).distinct(), [ANCHOR_TYPE, ANCHOR_VALUE], "left_semi"
+    )
     out = grown.join(with_history.select("person_id"), "person_id", "left_anti").localCheckpoint()
     return out if not out.isEmpty() else None
 

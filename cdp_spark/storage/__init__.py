@@ -22,7 +22,17 @@ if TYPE_CHECKING:
     from cdp_spark.session import RuntimeKind
     from cdp_spark.workspace import Workspace
 
-__all__ = ["FileChanges", "FileRange", "PartitionFilter", "TableStore", "Txn", "WriteMode", "WriteResult", "check_table_name", "open_store"]
+__all__ = [
+    "FileChanges",
+    "FileRange",
+    "PartitionFilter",
+    "TableStore",
+    "Txn",
+    "WriteMode",
+    "WriteResult",
+    "check_table_name",
+    "open_store",
+]
 
 
 def open_store(

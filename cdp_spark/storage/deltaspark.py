@@ -97,7 +97,9 @@ class DeltaSparkStore:
         if_exists: Literal["ignore", "error"] = "ignore",
         description: str | None = None,
     ) -> int:
-        builder = _delta().DeltaTable.createIfNotExists if if_exists == "ignore" else _delta().DeltaTable.create
+        builder = (
+            _delta().DeltaTable.createIfNotExists if if_exists == "ignore" else _delta().DeltaTable.create
+        )
         b = builder(self.spark).location(self.location(name)).addColumns(schema)
         if partition_by:
             b = b.partitionedBy(*partition_by)
@@ -273,21 +275,29 @@ class _DeltaSparkMaintenance:
     def vacuum(self, name: str, *, retention_hours: int | None = None, dry_run: bool = False) -> list[str]:
         hours = self.store.settings.vacuum_retention_hours if retention_hours is None else retention_hours
         if dry_run:
-            rows = self.store.spark.sql(f"VACUUM delta.`{self.store.location(name)}` RETAIN {hours} HOURS DRY RUN")
+            rows = self.store.spark.sql(
+                f"VACUUM delta.`{self.store.location(name)}` RETAIN {hours} HOURS DRY RUN"
+            )
             return [r[0] for r in rows.collect()]
         self.store._dt(name).vacuum(hours)
         return []
 
     def optimize(self, name: str, *, target_file_mb: int | None = None) -> WriteResult:
         if target_file_mb:
-            self.store.spark.conf.set("spark.databricks.delta.optimize.maxFileSize", str(target_file_mb * 1024 * 1024))
+            self.store.spark.conf.set(
+                "spark.databricks.delta.optimize.maxFileSize", str(target_file_mb * 1024 * 1024)
+            )
         self.store._dt(name).optimize().executeCompaction()
         return self.store._result(name, "optimize")
 
 
 def _translate(name: str, exc: Exception) -> Exception:
     text = str(exc)
-    if "ConcurrentAppendException" in text or "ConcurrentDeleteReadException" in text or "Concurrent" in type(exc).__name__:
+    if (
+        "ConcurrentAppendException" in text
+        or "ConcurrentDeleteReadException" in text
+        or "Concurrent" in type(exc).__name__
+    ):
         return TableConflictError(f"table {name}: concurrent commit conflict: {text.splitlines()[0]}")
     if "AnalysisException" in type(exc).__name__ and "schema" in text.lower():
         return SchemaContractError(f"table {name}: {text.splitlines()[0]}")

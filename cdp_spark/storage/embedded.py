@@ -70,9 +70,17 @@ _HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 _UNSUPPORTED_READER_FEATURES = {"deletionVectors", "columnMapping", "v2Checkpoint", "typeWidening"}
 # Widening Spark allows when the data's type is narrower than the table's column.
 _WIDENING = {
-    ("byte", "short"), ("byte", "integer"), ("byte", "long"), ("short", "integer"),
-    ("short", "long"), ("integer", "long"), ("float", "double"), ("integer", "double"),
-    ("long", "double"), ("date", "timestamp"), ("void", "*"),
+    ("byte", "short"),
+    ("byte", "integer"),
+    ("byte", "long"),
+    ("short", "integer"),
+    ("short", "long"),
+    ("integer", "long"),
+    ("float", "double"),
+    ("integer", "double"),
+    ("long", "double"),
+    ("date", "timestamp"),
+    ("void", "*"),
 }
 
 
@@ -238,7 +246,9 @@ class EmbeddedDeltaStore:
         _check_readable(name, dt)
         return self._read_files(dt, _files(dt, partition_filters))
 
-    def _read_files(self, dt: DeltaTable, files: Sequence[_FileInfo], *, with_file: bool = False) -> DataFrame:
+    def _read_files(
+        self, dt: DeltaTable, files: Sequence[_FileInfo], *, with_file: bool = False
+    ) -> DataFrame:
         """Read exactly these files; ``with_file`` adds the file name so rewrites know their inputs."""
         from pyspark.sql import functions as F
         from pyspark.sql.types import StructType
@@ -299,7 +309,9 @@ class EmbeddedDeltaStore:
             self.create(name, _nullable(df.schema), partition_by=partition_by or ())
         dt = self._table(name)
         table_parts = _table_partitioning(name, dt, partition_by)
-        df = self._conform(name, dt, df, evolve=evolve and mode != "overwrite", replace_schema=mode == "overwrite")
+        df = self._conform(
+            name, dt, df, evolve=evolve and mode != "overwrite", replace_schema=mode == "overwrite"
+        )
         filters: list[PartitionFilter] | None = None
         if mode == "replace_where":
             filters = list(replace_where or [])
@@ -484,7 +496,9 @@ class EmbeddedDeltaStore:
             return None
         committed = self._table(name).transaction_version(txn.app_id)
         if committed is not None and committed >= txn.version:
-            log.info("%s %s skipped: app %s already committed version %s", operation, name, txn.app_id, committed)
+            log.info(
+                "%s %s skipped: app %s already committed version %s", operation, name, txn.app_id, committed
+            )
             return WriteResult(table=name, operation=operation, version=self.version(name), skipped=True)
         return None
 
@@ -524,7 +538,9 @@ class EmbeddedDeltaStore:
             parts = list(dt.metadata().partition_columns)
             missing_parts = [p for p in parts if p not in df.columns]
             if missing_parts:
-                raise SchemaContractError(f"table {name}: overwrite data lacks partition columns {missing_parts}")
+                raise SchemaContractError(
+                    f"table {name}: overwrite data lacks partition columns {missing_parts}"
+                )
             return df
         existing = {f.name: f for f in table_schema.fields}
         new_fields = [f for f in df.schema.fields if f.name not in existing and f.name not in carry]
@@ -566,7 +582,9 @@ class EmbeddedDeltaStore:
                 cols.append(F.lit(None).cast(field.dataType).alias(field.name))
         return df.select(*cols, *[F.col(f"`{c}`") for c in carry])
 
-    def _stage(self, name: str, df: DataFrame, partition_cols: list[str], *, rebalance: bool = True) -> _StagedFiles:
+    def _stage(
+        self, name: str, df: DataFrame, partition_cols: list[str], *, rebalance: bool = True
+    ) -> _StagedFiles:
         """Spark writes ``df`` as Parquet into a private folder; files move into the table.
 
         With ``rebalance`` (and partition columns) rows are first shuffled by the partition
@@ -639,7 +657,9 @@ class EmbeddedDeltaStore:
             name,
             dt,
             # Spark writes "" as the null folder too; such a row must not count as accepted.
-            df.withColumn(route, F.when(F.col(route) == "", F.lit("(empty)")).otherwise(F.col(route).cast("string"))),
+            df.withColumn(
+                route, F.when(F.col(route) == "", F.lit("(empty)")).otherwise(F.col(route).cast("string"))
+            ),
             evolve=self.settings.allow_schema_evolution,
             carry=[route],
         )
@@ -653,7 +673,11 @@ class EmbeddedDeltaStore:
             )
             version = self._commit(name, dt, staged.adds, [], mode="append", txn=txn, operation="APPEND")
             accepted = WriteResult(
-                table=name, operation="append", version=version, rows_written=staged.rows, files_added=len(staged.adds)
+                table=name,
+                operation="append",
+                version=version,
+                rows_written=staged.rows,
+                files_added=len(staged.adds),
             )
             rejected_dirs = [
                 str(p)
@@ -717,7 +741,11 @@ class EmbeddedDeltaStore:
         version = self._table(name).version()
         log.info(
             "table %s: %s committed version %s (+%d files, -%d files)",
-            name, operation, version, len(adds), len(removes) + replaced,
+            name,
+            operation,
+            version,
+            len(adds),
+            len(removes) + replaced,
         )
         return version
 
@@ -970,10 +998,13 @@ def _stats(meta: pq.FileMetaData) -> dict[str, Any]:
         physical = column.physical_type
         is_string = physical == "BYTE_ARRAY" and logical.startswith("String")
         is_date = physical == "INT32" and logical.startswith("Date")
-        is_int = physical in _STAT_TYPES and logical in ("None", "Int(bitWidth=32, isSigned=true)",
-                                                          "Int(bitWidth=64, isSigned=true)",
-                                                          "Int(bitWidth=16, isSigned=true)",
-                                                          "Int(bitWidth=8, isSigned=true)")
+        is_int = physical in _STAT_TYPES and logical in (
+            "None",
+            "Int(bitWidth=32, isSigned=true)",
+            "Int(bitWidth=64, isSigned=true)",
+            "Int(bitWidth=16, isSigned=true)",
+            "Int(bitWidth=8, isSigned=true)",
+        )
         if not (is_string or is_date or is_int):
             continue
         lo: Any = None
@@ -988,7 +1019,9 @@ def _stats(meta: pq.FileMetaData) -> dict[str, Any]:
             nulls += st.null_count
             if not st.has_min_max:
                 continue
-            if is_string and not (getattr(st, "is_min_value_exact", True) and getattr(st, "is_max_value_exact", True)):
+            if is_string and not (
+                getattr(st, "is_min_value_exact", True) and getattr(st, "is_max_value_exact", True)
+            ):
                 complete = False
                 break
             lo = st.min if lo is None else min(lo, st.min)
