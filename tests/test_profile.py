@@ -3,6 +3,7 @@ provenance; late events, merges and splits through the stage; incremental == ful
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -288,11 +289,59 @@ def _with_profile(ctx, **values: Any):  # type: ignore[no-untyped-def]
     return CdpContext.attach(config, ctx.spark, ctx.runtime)
 
 
-@pytest.mark.slow
-def test_stage_late_events_merges_splits_windows_and_full_rebuild(ctx) -> None:  # type: ignore[no-untyped-def]
-    # merge_new_rows: merge, so that every path of the night is taken; auto is checked on day 10.
+# ------------------------------------------------ nights through the stage, played once per module
+#
+# One story of nights (late events, a merge, a rerun, a split, a window boundary, a skipped day,
+# a vacuumed snapshot, a new and an updated contact), each night followed by a full rebuild of
+# the same date. The stage runs 15 times in all, once per module: the fixture plays the nights
+# in order and records what each run reported and left behind; the tests below only read that
+# record, so any of them can run alone or in any order. The equalities incremental == full are
+# asserted per night; the counters that prove the nights stayed incremental in a test of their own.
+
+D8 = D1 + timedelta(days=7)
+D9, D10, D11, D12 = (D8 + timedelta(days=n) for n in (1, 2, 3, 4))
+ROLLUP_KEY = ("anchor_type", "anchor_value", "event_date")
+
+
+@dataclass
+class _Nights:
+    """What the stage reported and left behind, by run label ("D2", "D2 rerun", "D2 full", ...)."""
+
+    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    profiles: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # person_id → row
+    rollups: dict[str, dict[tuple, dict[str, Any]]] = field(default_factory=dict)  # only where asked
+    seen: dict[str, Any] = field(default_factory=dict)  # other observations, named where taken
+
+
+def _profiles(df) -> dict[str, dict[str, Any]]:  # type: ignore[no-untyped-def]
+    return {key[0]: row for key, row in _by_key(df, "person_id").items()}
+
+
+def _contact(first_name: str, updated: datetime, run: date) -> dict[str, Any]:
+    """B's CRM contact ``k1``, created on D1."""
+    return {"record_id": "k1", "source": "crm", "channel": "crm", "event_time": _at(D1, 8), "customer_no": "k1",
+            "updated_at": updated, "first_name": first_name, "last_name": "Li", "identifiers": {"member_id": "m1"},
+            "_run_date": run}  # fmt: skip
+
+
+def _play_nights(ctx) -> _Nights:  # type: ignore[no-untyped-def]
+    from cdp_spark.profile.stage import profiles_as_of
+
+    # merge_new_rows: merge, so that every path of the night is taken; "again" is run on day 10.
     ctx = _with_profile(ctx, merge_new_rows="merge")
     spark, store = ctx.spark, ctx.store
+    out = _Nights()
+
+    def night(label: str, day: date, gen: int = 1, on=None, rollups: bool = False, **options: Any) -> None:  # type: ignore[no-untyped-def]
+        res = _run(on or ctx, day, gen, **options)
+        out.metrics[label] = dict(res.metrics)
+        out.profiles[label] = _profiles(store.read("gold.profiles"))
+        if rollups:
+            out.rollups[label] = _by_key(store.read(ROLLUPS), *ROLLUP_KEY)
+
+    def lifecycle_changes_of(day: date) -> list:
+        return store.read("gold.lifecycle_changes").where(F.col("run_date") == day).collect()
+
     # Day 1: an anonymous cookie searches; a member orders.
     store.write("silver.events", _silver(spark, EVENTS, [
         _event("e1", _at(D1, 9), {"cookie": "c1"}, D1, "search", search_query="Antarctic cruise"),
@@ -304,10 +353,7 @@ def test_stage_late_events_merges_splits_windows_and_full_rebuild(ctx) -> None: 
     _write_identity(
         ctx, [("cookie", "c1", "A", D1), ("member_id", "m1", "B", D1), ("phone", "+8613900000001", "B", D1)]
     )
-    _run(ctx, D1)
-    p = {r.person_id: r for r in store.read("gold.profiles").collect()}
-    assert set(p) == {"A", "B"} and p["A"].searches == 2 and not p["A"].is_known
-    assert (p["B"].orders, p["B"].lifecycle_stage, p["B"].is_known) == (1, "new", True)
+    night("D1", D1)
 
     # Day 2: the cookie logs in as m1 (merge into B), and an order of day 1 arrives late.
     store.write("silver.events", _silver(spark, EVENTS, [
@@ -320,51 +366,14 @@ def test_stage_late_events_merges_splits_windows_and_full_rebuild(ctx) -> None: 
     _write_identity(
         ctx, [("cookie", "c1", "B", D2), ("member_id", "m1", "B", D1), ("phone", "+8613900000001", "B", D1)]
     )
-    res = _run(ctx, D2)
-    assert res.metrics["mode"] == "incremental" and res.metrics["days_rolled_up"] == 2  # D1 (late) and D2
-    # Of those days, only the keys written: the login's anchor on D2, the late order's phone on D1.
-    assert (res.metrics["rolled_up"], res.metrics["keys_rolled_up"]) == ("keys", 2)
-    steps = res.metrics["step_seconds"]  # the night's breakdown, as bench gold reports it
-    wanted = {
-        "touched_days",
-        "gold.daily_rollups",
-        "persons_to_rebuild",
-        "aggregate",
-        "finalise_and_write_profiles",
+    night("D2", D2, rollups=True)
+    out.seen["D2 lifecycle_changes"] = {
+        r.person_id: (r.stage_before, r.stage_after) for r in lifecycle_changes_of(D2)
     }
-    assert wanted <= set(steps)
-    assert all(v >= 0 for v in steps.values())
-    p = {r.person_id: r for r in store.read("gold.profiles").collect()}
-    assert set(p) == {"B"}, "the anonymous person merged into the known one"
-    assert (p["B"].searches, p["B"].orders, p["B"].revenue) == (2, 2, Decimal("150.00"))
-    assert p["B"].search_terms == ["antarctic cruise", "南极"]
-    day2 = store.read("gold.lifecycle_changes").where(F.col("run_date") == D2).collect()
-    assert {r.person_id: (r.stage_before, r.stage_after) for r in day2} == {
-        "A": ("prospect", None),  # merged away
-        "B": ("new", "active"),  # two orders now
-    }
-    rollup_key = ("anchor_type", "anchor_value", "event_date")
-    incremental = _by_key(store.read(ROLLUPS), *rollup_key)
-
-    assert (
-        res.metrics["daily_rollups_months_rewritten"],
-        res.metrics["attribute_candidates_months_rewritten"],
-    ) == (1, 0)
-
-    # Rerun of D2: same tables (no appended rows, same changes); the rollups already hold the
-    # rows it computes, so no month of them is written again.
-    res = _run(ctx, D2, gen=2)
-    assert res.metrics["daily_rollups_months_rewritten"] == 0
-    assert _by_key(store.read(ROLLUPS), *rollup_key) == incremental
-    assert (
-        store.read("gold.lifecycle_changes").where(F.col("run_date") == D2).count() == 2
-    )  # A gone, B new→active
-
-    # Full rebuild reaches the same rollups and profiles.
-    before = _by_key(store.read("gold.profiles"), "person_id")
-    _run(ctx, D2, gen=3, full=True)
-    assert _by_key(store.read(ROLLUPS), *rollup_key) == incremental
-    assert _by_key(store.read("gold.profiles"), "person_id") == before
+    # Rerun of D2: same tables (no appended rows, same changes).
+    night("D2 rerun", D2, gen=2, rollups=True)
+    out.seen["D2 rerun lifecycle_changes"] = len(lifecycle_changes_of(D2))
+    night("D2 full", D2, gen=3, rollups=True, full=True)
 
     # Day 3: the cookie is unlinked again (split): its searches go back to an anonymous person.
     # A new anonymous visitor Z arrives the same day, and a corrected version of the search e1
@@ -379,33 +388,127 @@ def test_stage_late_events_merges_splits_windows_and_full_rebuild(ctx) -> None: 
     ]), keys=["record_id", "event_date"])  # fmt: skip
     _write_identity(ctx, [("cookie", "c1", "C", D3), ("member_id", "m1", "B", D1),
                           ("phone", "+8613900000001", "B", D1), ("cookie", "z1", "Z", D3)])  # fmt: skip
-    res = _run(ctx, D3)
-    assert res.metrics["mode"] == "incremental" and res.metrics["persons_rebuilt"] == 3  # B, C split; Z new
-    # Only the keys of the rows written and of the version replaced: (z1, D3), (m1, D1), (c1, D1).
-    assert (res.metrics["rolled_up"], res.metrics["keys_rolled_up"], res.metrics["records_written"]) == (
-        "keys",
-        3,
-        2,
-    )
-    incremental_d3 = _by_key(store.read("gold.profiles"), "person_id")
-    assert (incremental_d3[("C",)]["searches"], incremental_d3[("C",)]["orders"]) == (1, 0)
-    assert incremental_d3[("C",)]["search_terms"] == ["南极"]
-    assert (incremental_d3[("B",)]["searches"], incremental_d3[("B",)]["orders"]) == (1, 2)
-    assert incremental_d3[("B",)]["search_terms"] == ["antarctic cruise"]
-    _run(ctx, D3, gen=2, full=True)
-    assert _by_key(store.read("gold.profiles"), "person_id") == incremental_d3
+    night("D3", D3)
+    night("D3 full", D3, gen=2, full=True)
 
+    # A week after D1, with no new data: D1 leaves the 7-day window.
+    night("D8", D8)
+    night("D8 full", D8, gen=2, full=True)
+
+    # An order arrives for day 9 but the profile stage does not run that day: day 10 picks it up.
+    # On day 10 the anonymous C searches again, then on a new device, and orders as a guest.
+    store.write("silver.orders", _silver(spark, ORDERS, [
+        _order("o9", _at(D9, 12), {"member_id": "m1"}, D9, "30.00"),
+        _order("o10", _at(D10, 12), {"cookie": "c1"}, D10, "80.00"),
+    ]), mode="append", partition_by=["event_date"])  # fmt: skip
+    store.write("silver.events", _silver(spark, EVENTS, [
+        _event("e10", _at(D10, 11), {"cookie": "c1"}, D10, "search", search_query="Penguins"),
+        _event("e11", _at(D10, 11.1), {"cookie": "c1", "device_id": "dev1"}, D10, "page_view"),
+    ]), mode="append", partition_by=["event_date"])  # fmt: skip
+    identity_d10 = [("cookie", "c1", "C", D3), ("member_id", "m1", "B", D1), ("phone", "+8613900000001", "B", D1),
+                    ("cookie", "z1", "Z", D3), ("device_id", "dev1", "C", D10)]  # fmt: skip
+    _write_identity(ctx, identity_d10)
+    night("D10", D10)
+    # The same night again with merge_new_rows: again.
+    night("D10 again", D10, gen=2, on=_with_profile(ctx, merge_new_rows="again"))
+    # The rollups are rewritten (as by OPTIMIZE) and vacuumed with no retention: the version
+    # the snapshot was built from is gone, so a rerun rebuilds in full instead of failing.
+    store.write(ROLLUPS, store.read(ROLLUPS), mode="overwrite")
+    store.maintenance.vacuum(ROLLUPS, retention_hours=0)
+    night("D10 vacuumed", D10, gen=3)
+
+    # Day 11: Z's cookie turns up on C's device (Z merged into C) with only a new page view, and
+    # the CRM delivers B's contact, created on D1.
+    store.write("silver.events", _silver(spark, EVENTS, [
+        _event("e12", _at(D11, 9), {"cookie": "z1"}, D11, "page_view"),
+    ]), mode="append", partition_by=["event_date"])  # fmt: skip
+    _write_identity(ctx, [*[r for r in identity_d10 if r[1] != "z1"], ("cookie", "z1", "C", D11)])
+    store.write("silver.contacts", _silver(spark, CONTACTS, [_contact("Yue", _at(D11, 6), D11)]), mode="append",
+                partition_by=["event_date"])  # fmt: skip
+    night("D11", D11)
+    night("D11 full", D11, gen=2, full=True)
+    # Point in time, from the rollups the night of D11 left behind (before D12 changes them).
+    out.seen["as of D11"] = _profiles(profiles_as_of(ctx, D11))
+    out.seen["as of D1"] = _profiles(profiles_as_of(ctx, D1))
+
+    # Day 12: the contact is updated (another first name), keeping its day.
+    store.merge("silver.contacts", _silver(spark, CONTACTS, [_contact("Yun", _at(D12, 6), D12)]),
+                keys=["record_id", "event_date"])  # fmt: skip
+    night("D12", D12)
+    night("D12 full", D12, gen=2, full=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def nights(spark, runtime_info, spark_settings, tmp_path_factory) -> _Nights:  # type: ignore[no-untyped-def]
+    """The nights above played once on a workspace of this module's own."""
+    from cdp_spark.config import Config
+    from cdp_spark.context import CdpContext
+
+    root = tmp_path_factory.mktemp("profile-nights") / "ws"
+    root.mkdir()
+    settings = spark_settings.settings.model_copy(update={"workspace": str(root)})
+    config = Config(settings=settings, conf_dir=None, source="test", domains={})
+    return _play_nights(CdpContext.attach(config, spark, runtime_info))
+
+
+# Every test below pays for the nights when it runs alone: all of them are slow.
+
+
+@pytest.mark.slow
+def test_stage_first_night_builds_an_anonymous_and_a_known_person(nights) -> None:  # type: ignore[no-untyped-def]
+    p = nights.profiles["D1"]
+    assert set(p) == {"A", "B"} and p["A"]["searches"] == 2 and not p["A"]["is_known"]
+    assert (p["B"]["orders"], p["B"]["lifecycle_stage"], p["B"]["is_known"]) == (1, "new", True)
+
+
+@pytest.mark.slow
+def test_stage_late_order_and_merge_equal_a_full_rebuild(nights) -> None:  # type: ignore[no-untyped-def]
+    # Day 2: the cookie logs in as m1 (the anonymous A merges into B); an order of D1 arrives late.
+    p = nights.profiles["D2"]
+    assert set(p) == {"B"}, "the anonymous person merged into the known one"
+    assert (p["B"]["searches"], p["B"]["orders"], p["B"]["revenue"]) == (2, 2, Decimal("150.00"))
+    assert p["B"]["search_terms"] == ["antarctic cruise", "南极"]
+    assert nights.seen["D2 lifecycle_changes"] == {
+        "A": ("prospect", None),  # merged away
+        "B": ("new", "active"),  # two orders now
+    }
+    # Full rebuild reaches the same rollups and profiles (as the rerun of D2 left them).
+    assert nights.rollups["D2 full"] == nights.rollups["D2"]
+    assert nights.profiles["D2 full"] == nights.profiles["D2 rerun"]
+
+
+@pytest.mark.slow
+def test_stage_rerun_of_a_night_keeps_its_rollups_and_lifecycle_changes(nights) -> None:  # type: ignore[no-untyped-def]
+    # Rerun of D2: same tables (no appended rows, same changes); the rollups already hold the
+    # rows it computes (that no month of them is written again is asserted with the counters).
+    assert nights.rollups["D2 rerun"] == nights.rollups["D2"]
+    assert nights.seen["D2 rerun lifecycle_changes"] == 2  # A gone, B new→active
+
+
+@pytest.mark.slow
+def test_stage_split_and_a_corrected_anchor_equal_a_full_rebuild(nights) -> None:  # type: ignore[no-untyped-def]
+    # Day 3: c1 is split off B into C; the corrected search e1 moves from c1 to m1 (B).
+    incremental_d3 = nights.profiles["D3"]
+    assert (incremental_d3["C"]["searches"], incremental_d3["C"]["orders"]) == (1, 0)
+    assert incremental_d3["C"]["search_terms"] == ["南极"]
+    assert (incremental_d3["B"]["searches"], incremental_d3["B"]["orders"]) == (1, 2)
+    assert incremental_d3["B"]["search_terms"] == ["antarctic cruise"]
+    assert nights.profiles["D3 full"] == incremental_d3
+
+
+@pytest.mark.slow
+def test_stage_a_day_leaving_the_7_day_window_equals_a_full_rebuild(nights) -> None:  # type: ignore[no-untyped-def]
     # A week after D1, with no new data: D1 leaves the 7-day window. Only the persons with D1
     # rollups (B and C) are aggregated again; Z keeps its row, but its recency moves on.
-    d8 = D1 + timedelta(days=7)
-    res = _run(ctx, d8)
-    assert (res.metrics["mode"], res.metrics["persons_rebuilt"]) == ("incremental", 2)
-    incremental_d8 = _by_key(store.read("gold.profiles"), "person_id")
-    assert (incremental_d8[("C",)]["searches"], incremental_d8[("C",)]["last_7d"]["searches"]) == (1, 0)
-    assert incremental_d8[("Z",)]["as_of_date"] == d8
-    _run(ctx, d8, gen=2, full=True)
-    assert _by_key(store.read("gold.profiles"), "person_id") == incremental_d8
+    incremental_d8 = nights.profiles["D8"]
+    assert (incremental_d8["C"]["searches"], incremental_d8["C"]["last_7d"]["searches"]) == (1, 0)
+    assert incremental_d8["Z"]["as_of_date"] == D8
+    assert nights.profiles["D8 full"] == incremental_d8
 
+
+@pytest.mark.slow
+def test_stage_skipped_day_merged_rows_and_departed_days_equal_a_full_rebuild(nights) -> None:  # type: ignore[no-untyped-def]
     # An order arrives for day 9 but the profile stage does not run that day: day 10 picks it up.
     # On day 10 the anonymous C searches again, then on a new device, and orders as a guest: new
     # rows and an identifier without history only, so C's new rollups are merged into C's stored
@@ -414,29 +517,10 @@ def test_stage_late_events_merges_splits_windows_and_full_rebuild(ctx) -> None: 
     # day 3 left the 7-day window: they hold only subtractable measures, so they are taken out
     # of B's and Z's windows (B also gets the order of day 9 merged in); nobody is aggregated
     # again.
-    d9, d10 = d8 + timedelta(days=1), d8 + timedelta(days=2)
-    store.write("silver.orders", _silver(spark, ORDERS, [
-        _order("o9", _at(d9, 12), {"member_id": "m1"}, d9, "30.00"),
-        _order("o10", _at(d10, 12), {"cookie": "c1"}, d10, "80.00"),
-    ]), mode="append", partition_by=["event_date"])  # fmt: skip
-    store.write("silver.events", _silver(spark, EVENTS, [
-        _event("e10", _at(d10, 11), {"cookie": "c1"}, d10, "search", search_query="Penguins"),
-        _event("e11", _at(d10, 11.1), {"cookie": "c1", "device_id": "dev1"}, d10, "page_view"),
-    ]), mode="append", partition_by=["event_date"])  # fmt: skip
-    identity_d10 = [("cookie", "c1", "C", D3), ("member_id", "m1", "B", D1), ("phone", "+8613900000001", "B", D1),
-                    ("cookie", "z1", "Z", D3), ("device_id", "dev1", "C", d10)]  # fmt: skip
-    _write_identity(ctx, identity_d10)
-    res = _run(ctx, d10)
-    assert (res.metrics["mode"], res.metrics["days_rolled_up"]) == ("incremental", 2)
-    assert (res.metrics["persons_rebuilt"], res.metrics["persons_merged"]) == (0, 3)
-    assert (res.metrics["persons_merged_new_identifiers"], res.metrics["persons_merged_departed_days"]) == (
-        1,
-        2,
-    )
-    incremental_d10 = _by_key(store.read("gold.profiles"), "person_id")
-    assert (incremental_d10[("B",)]["orders"], incremental_d10[("B",)]["last_7d"]["event_counts"]) == (3, {})
-    assert (incremental_d10[("Z",)]["last_7d"]["page_views"], incremental_d10[("Z",)]["page_views"]) == (0, 1)
-    c = incremental_d10[("C",)]
+    incremental_d10 = nights.profiles["D10"]
+    assert (incremental_d10["B"]["orders"], incremental_d10["B"]["last_7d"]["event_counts"]) == (3, {})
+    assert (incremental_d10["Z"]["last_7d"]["page_views"], incremental_d10["Z"]["page_views"]) == (0, 1)
+    c = incremental_d10["C"]
     assert (c["searches"], c["page_views"], c["active_days"], c["search_terms"]) == (
         2,
         1,
@@ -444,82 +528,126 @@ def test_stage_late_events_merges_splits_windows_and_full_rebuild(ctx) -> None: 
         ["penguins", "南极"],
     )
     assert (c["id_types"], c["identifiers"], c["is_known"]) == (["cookie", "device_id"], 2, False)
-    assert (c["orders"], c["order_dates"], c["lifecycle_stage"]) == (1, [d10], "new")
+    assert (c["orders"], c["order_dates"], c["lifecycle_stage"]) == (1, [D10], "new")
     assert (c["last_7d"]["searches"], c["last_7d"]["active_days"], c["last_30d"]["searches"]) == (1, 1, 2)
     assert (c["first_seen"], c["last_seen"], c["last_channel"]) == (
         _at(D1, 9.2),
-        _at(d10, 12),
+        _at(D10, 12),
         "web",
     )  # the order
-    # The same night again with merge_new_rows: again. The three candidates are aggregated
-    # again instead (as auto does when they are fewer than the persons aggregated anyway), and
-    # the profiles are the same. They are found in the same join as the others, not told apart
-    # first: the candidates are not counted.
-    res = _run(_with_profile(ctx, merge_new_rows="again"), d10, gen=2)
-    assert (res.metrics["mode"], res.metrics["persons_merge_candidates"]) == ("incremental", None)
-    assert (res.metrics["persons_rebuilt"], res.metrics["persons_merged"]) == (3, 0)
-    assert _by_key(store.read("gold.profiles"), "person_id") == incremental_d10
-    # The rollups are rewritten (as by OPTIMIZE) and vacuumed with no retention: the version
-    # the snapshot was built from is gone, so a rerun rebuilds in full (and says why) instead
-    # of failing; that full rebuild must equal the incremental result.
-    store.write(ROLLUPS, store.read(ROLLUPS), mode="overwrite")
-    store.maintenance.vacuum(ROLLUPS, retention_hours=0)
-    res = _run(ctx, d10, gen=3)
-    assert res.metrics["mode"] == "full" and "not readable (vacuumed?)" in res.metrics["full_reason"]
-    assert _by_key(store.read("gold.profiles"), "person_id") == incremental_d10
+    # The rollups were then rewritten (as by OPTIMIZE) and vacuumed with no retention: the
+    # version the snapshot was built from is gone, so the rerun rebuilt in full (the counters
+    # test checks it says why) instead of failing; that full rebuild must equal the incremental
+    # result.
+    assert nights.profiles["D10 vacuumed"] == incremental_d10
 
+
+@pytest.mark.slow
+def test_stage_merge_new_rows_again_gives_the_profiles_merging_gave(nights) -> None:  # type: ignore[no-untyped-def]
+    # The night of D10 again with merge_new_rows: again. The three candidates are aggregated
+    # again instead (as auto does when they are fewer than the persons aggregated anyway), and
+    # the profiles are the same.
+    assert nights.profiles["D10 again"] == nights.profiles["D10"]
+
+
+@pytest.mark.slow
+def test_stage_identity_merge_and_a_new_contact_equal_a_full_rebuild(nights) -> None:  # type: ignore[no-untyped-def]
     # Day 11: Z's cookie turns up on C's device (Z merged into C) with only a new page view. z1
     # is new to C but not new: it brings Z's day-3 history, so C is aggregated again, not merged.
-    d11 = d10 + timedelta(days=1)
-    store.write("silver.events", _silver(spark, EVENTS, [
-        _event("e12", _at(d11, 9), {"cookie": "z1"}, d11, "page_view"),
-    ]), mode="append", partition_by=["event_date"])  # fmt: skip
-    _write_identity(ctx, [*[r for r in identity_d10 if r[1] != "z1"], ("cookie", "z1", "C", d11)])
-
     # The CRM also delivers B's contact, created on D1: a new record, so B is aggregated again.
-    def contact(first_name: str, updated: datetime, run: date) -> dict[str, Any]:
-        return {"record_id": "k1", "source": "crm", "channel": "crm", "event_time": _at(D1, 8), "customer_no": "k1",
-                "updated_at": updated, "first_name": first_name, "last_name": "Li", "identifiers": {"member_id": "m1"},
-                "_run_date": run}  # fmt: skip
+    incremental_d11 = nights.profiles["D11"]
+    assert set(incremental_d11) == {"B", "C"} and incremental_d11["C"]["page_views"] == 3
+    assert incremental_d11["B"]["full_name"] == "Yue Li"
+    assert nights.profiles["D11 full"] == incremental_d11
 
-    store.write("silver.contacts", _silver(spark, CONTACTS, [contact("Yue", _at(d11, 6), d11)]), mode="append",
-                partition_by=["event_date"])  # fmt: skip
-    res = _run(ctx, d11)
-    assert (res.metrics["persons_rebuilt"], res.metrics["persons_merged"]) == (3, 0)  # C, B, and Z retired
-    incremental_d11 = _by_key(store.read("gold.profiles"), "person_id")
-    assert set(incremental_d11) == {("B",), ("C",)} and incremental_d11[("C",)]["page_views"] == 3
-    assert incremental_d11[("B",)]["full_name"] == "Yue Li"
-    _run(ctx, d11, gen=2, full=True)
-    assert _by_key(store.read("gold.profiles"), "person_id") == incremental_d11
 
+@pytest.mark.slow
+def test_profiles_as_of_a_past_date_count_rows_up_to_it_with_todays_person_ids(nights) -> None:  # type: ignore[no-untyped-def]
     # Point in time: the same code as of a past date, from the stored rollups with today's
-    # person ids. As of the run date it is that night's snapshot; as of D1 only rows dated up
-    # to D1 count (the late order o0 and the corrected search e1 included, o9 not).
-    from cdp_spark.profile.stage import profiles_as_of
-
-    assert _by_key(profiles_as_of(ctx, d11), "person_id") == incremental_d11
-    then = _by_key(profiles_as_of(ctx, D1), "person_id")
-    assert set(then) == {("B",), ("C",)}, "today's person ids; z1 (now C's) had no activity by D1"
-    b, c = then[("B",)], then[("C",)]
+    # person ids (taken on D11). As of the run date it is that night's snapshot; as of D1 only
+    # rows dated up to D1 count (the late order o0 and the corrected search e1 included, o9 not).
+    assert nights.seen["as of D11"] == nights.profiles["D11"]
+    then = nights.seen["as of D1"]
+    assert set(then) == {"B", "C"}, "today's person ids; z1 (now C's) had no activity by D1"
+    b, c = then["B"], then["C"]
     assert (b["as_of_date"], b["orders"], b["revenue"], b["order_dates"]) == (D1, 2, Decimal("150.00"), [D1])
     assert (b["search_terms"], c["search_terms"], c["page_views"]) == (["antarctic cruise"], ["南极"], 0)
 
+
+@pytest.mark.slow
+def test_stage_updated_contact_equals_a_full_rebuild(nights) -> None:  # type: ignore[no-untyped-def]
     # Day 12: the contact is updated (another first name). It keeps its day and contributes the
-    # same partial to the D1 rollup, so only its candidate rows are stated again: the rollups
-    # and the silver days they would be rolled up from are not read, no rollup month is written.
-    d12 = d11 + timedelta(days=1)
-    store.merge("silver.contacts", _silver(spark, CONTACTS, [contact("Yun", _at(d12, 6), d12)]),
-                keys=["record_id", "event_date"])  # fmt: skip
-    res = _run(ctx, d12)
-    m = res.metrics
-    assert (m["keys_touched"], m["keys_rolled_up"], m["candidate_keys"]) == (1, 0, 1)
-    assert (m["days_rolled_up"], m["candidate_days"]) == (0, 1)
-    assert (m["daily_rollups_months_rewritten"], m["attribute_candidates_months_rewritten"]) == (0, 1)
-    assert (m["persons_rebuilt"], m["persons_merged"]) == (1, 0), "B: its candidate rows changed"
-    incremental_d12 = _by_key(store.read("gold.profiles"), "person_id")
-    assert incremental_d12[("B",)]["full_name"] == "Yun Li"
-    _run(ctx, d12, gen=2, full=True)
-    assert _by_key(store.read("gold.profiles"), "person_id") == incremental_d12
+    # same partial to the D1 rollup, so only its candidate rows are stated again.
+    incremental_d12 = nights.profiles["D12"]
+    assert incremental_d12["B"]["full_name"] == "Yun Li"
+    assert nights.profiles["D12 full"] == incremental_d12
+
+
+@pytest.mark.slow
+def test_stage_reports_the_steps_of_a_night(nights) -> None:  # type: ignore[no-untyped-def]
+    steps = nights.metrics["D2"]["step_seconds"]  # the night's breakdown, as bench gold reports it
+    wanted = {
+        "touched_days",
+        "gold.daily_rollups",
+        "persons_to_rebuild",
+        "aggregate",
+        "finalise_and_write_profiles",
+    }
+    assert wanted <= set(steps)
+    assert all(v >= 0 for v in steps.values())
+
+
+@pytest.mark.slow
+def test_stage_nights_stay_incremental_and_touch_only_what_changed(nights) -> None:  # type: ignore[no-untyped-def]
+    m = nights.metrics
+    # The first night and the requested rebuilds are full: the equalities above compare an
+    # incremental night with a real full rebuild.
+    assert m["D1"]["mode"] == "full"
+    for label in ("D2 full", "D3 full", "D8 full", "D11 full", "D12 full"):
+        assert (m[label]["mode"], m[label]["full_reason"]) == ("full", "full run requested"), label
+
+    # D2: the late order's day and the login's day are rolled up again.
+    assert m["D2"]["mode"] == "incremental" and m["D2"]["days_rolled_up"] == 2  # D1 (late) and D2
+    # Of those days, only the keys written: the login's anchor on D2, the late order's phone on D1.
+    assert (m["D2"]["rolled_up"], m["D2"]["keys_rolled_up"]) == ("keys", 2)
+    assert (m["D2"]["daily_rollups_months_rewritten"], m["D2"]["attribute_candidates_months_rewritten"]) == (
+        1,
+        0,
+    )
+    # Its rerun: the rollups already hold the rows it computes, so no month of them is written again.
+    assert m["D2 rerun"]["daily_rollups_months_rewritten"] == 0
+
+    # D3: B, C split; Z new. Only the keys of the rows written and of the version replaced:
+    # (z1, D3), (m1, D1), (c1, D1).
+    assert m["D3"]["mode"] == "incremental" and m["D3"]["persons_rebuilt"] == 3
+    assert (m["D3"]["rolled_up"], m["D3"]["keys_rolled_up"], m["D3"]["records_written"]) == ("keys", 3, 2)
+
+    # D8: only the persons with D1 rollups (B and C) are aggregated again.
+    assert (m["D8"]["mode"], m["D8"]["persons_rebuilt"]) == ("incremental", 2)
+
+    # D10 (D9 skipped): C's new rows merged in, B's and Z's departed days subtracted; nobody
+    # aggregated again.
+    assert (m["D10"]["mode"], m["D10"]["days_rolled_up"]) == ("incremental", 2)
+    assert (m["D10"]["persons_rebuilt"], m["D10"]["persons_merged"]) == (0, 3)
+    assert (m["D10"]["persons_merged_new_identifiers"], m["D10"]["persons_merged_departed_days"]) == (1, 2)
+    # merge_new_rows: again. The candidates are found in the same join as the others, not told
+    # apart first: they are not counted.
+    assert (m["D10 again"]["mode"], m["D10 again"]["persons_merge_candidates"]) == ("incremental", None)
+    assert (m["D10 again"]["persons_rebuilt"], m["D10 again"]["persons_merged"]) == (3, 0)
+    # The snapshot's rollups vacuumed: a full rebuild, and it says why.
+    vacuumed = m["D10 vacuumed"]
+    assert vacuumed["mode"] == "full" and "not readable (vacuumed?)" in vacuumed["full_reason"]
+
+    # D11: C, B, and Z retired are aggregated again.
+    assert (m["D11"]["persons_rebuilt"], m["D11"]["persons_merged"]) == (3, 0)
+
+    # D12: only the updated contact's candidate rows are stated again: the rollups and the
+    # silver days they would be rolled up from are not read, no rollup month is written.
+    d12 = m["D12"]
+    assert (d12["keys_touched"], d12["keys_rolled_up"], d12["candidate_keys"]) == (1, 0, 1)
+    assert (d12["days_rolled_up"], d12["candidate_days"]) == (0, 1)
+    assert (d12["daily_rollups_months_rewritten"], d12["attribute_candidates_months_rewritten"]) == (0, 1)
+    assert (d12["persons_rebuilt"], d12["persons_merged"]) == (1, 0), "B: its candidate rows changed"
 
 
 def test_profiles_as_of_learn_the_catalogue_only_from_order_lines_up_to_that_date(ctx) -> None:  # type: ignore[no-untyped-def]
