@@ -140,7 +140,12 @@ def doctor() -> None:
 
     try:
         java = find_java()
-        console.print(f"[green]ok[/] Java {java.version} from {java.source} ({java.home})")
+        console.print(
+            f"[green]ok[/] Java {java.version} from {java.source} ({java.runtime_home or java.home})",
+            highlight=False,
+        )
+        for line in java.explain():
+            console.print(f"    {line}", highlight=False, markup=False)
     except CdpSparkError as exc:
         raise _fail(exc) from exc
     ws = Path(config.workspace)
@@ -599,6 +604,31 @@ def identity_unlink(
         "Run `cdp-spark run identity --date <date> --force` (or the next nightly) to apply it."
     )
     typer.echo(f"CDP_UNLINK status=ok id_type={id_type} matches={matches}")
+
+
+@bench_app.command("nightly")
+def bench_nightly_cmd(
+    persons: int = typer.Option(1_000, help="Population."),
+    days: int = typer.Option(4, help="Nights: the first (empty lake) and steady-state ones."),
+    repeats: int = typer.Option(3, help="Fresh workspaces, each running every night; medians over them."),
+    seed: int = typer.Option(42),
+    out: Path | None = typer.Option(None, help="JSON result path."),
+) -> None:
+    """The nightly day by day, per stage: wall seconds, Spark jobs, stages, tasks, Delta commits."""
+    from cdp_spark.bench_nightly import bench_nightly
+
+    try:
+        ctx = _context()
+        result = bench_nightly(ctx, persons=persons, days=days, repeats=repeats, seed=seed)
+    except CdpSparkError as exc:
+        raise _fail(exc) from exc
+    first, steady = result["first_night"]["total"], result["steady_state_night"]["total"]
+    summary = (
+        f" first_s={first['seconds']} first_jobs={first['spark_jobs']:.0f}"
+        f" steady_s={steady['seconds']} steady_jobs={steady['spark_jobs']:.0f}"
+        f" steady_commits={steady['delta_commits']:.0f}"
+    )
+    _report_bench("nightly", result, out, ctx.workspace.root, summary)
 
 
 @bench_app.command("gold")

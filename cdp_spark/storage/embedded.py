@@ -43,6 +43,7 @@ from cdp_spark.config import StorageSettings
 from cdp_spark.errors import SchemaContractError, TableConflictError, TableNotFoundError
 from cdp_spark.observe import metrics as observed_metrics
 from cdp_spark.storage.base import (
+    CommitCounter,
     FileChanges,
     FileRange,
     PartitionFilter,
@@ -116,6 +117,7 @@ class EmbeddedDeltaStore:
         self.workspace = workspace
         self.settings = settings or StorageSettings()
         self.maintenance = _EmbeddedMaintenance(self)
+        self.commits = CommitCounter()
 
     # ------------------------------------------------------------------ metadata
 
@@ -228,6 +230,7 @@ class EmbeddedDeltaStore:
                 description=description,
                 configuration={"delta.checkpointInterval": str(self.settings.checkpoint_interval)},
             )
+            self.commits.add()
         except Exception as exc:  # a concurrent creator won: fine when it is the same table
             if not self.exists(name):
                 raise
@@ -637,7 +640,7 @@ class EmbeddedDeltaStore:
         rejects: Callable[[DataFrame], WriteResult],
         partition_by: Sequence[str] | None = None,
         txn: Txn | None = None,
-    ) -> tuple[WriteResult, WriteResult]:
+    ) -> tuple[WriteResult, WriteResult | None]:
         """One Spark job writes every row to staging, partitioned by ``route`` first: files of
         the null route become the table's adds; the rest are read back (a few rows) for
         ``rejects``. The route value lives in the folder name only, so the committed files
@@ -684,10 +687,10 @@ class EmbeddedDeltaStore:
                 for p in staging.iterdir()
                 if p.is_dir() and p.name.startswith(f"{route}=") and p != accepted_dir
             ]
+            if not rejected_dirs:  # nothing rejected: no empty commit to the rejects' table
+                return accepted, None
             rejected_df = (
                 self.spark.read.schema(routed.schema).option("basePath", str(staging)).parquet(*rejected_dirs)
-                if rejected_dirs
-                else self.spark.createDataFrame([], routed.schema)
             )
             return accepted, rejects(rejected_df)
         finally:
@@ -738,6 +741,7 @@ class EmbeddedDeltaStore:
         except Exception:
             self._discard(name, adds)
             raise
+        self.commits.add()
         version = self._table(name).version()
         log.info(
             "table %s: %s committed version %s (+%d files, -%d files)",
