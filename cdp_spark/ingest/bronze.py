@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ from cdp_spark.pipeline import RunContext, StageResult, stage
 from cdp_spark.storage import Txn, WriteResult
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame
+    from pyspark.sql import Column, DataFrame, Observation
 
     from cdp_spark.context import CdpContext
 
@@ -75,36 +76,28 @@ def bronze_table(source: str) -> str:
 
 
 def list_landing_files(ctx: CdpContext, name: str, source: SourceConfig, up_to: date) -> list[LandingFile]:
-    """Files of one source delivered for dates up to ``up_to`` (folders named YYYY-MM-DD).
-
-    Listing uses Spark's binaryFile source with only metadata columns selected, so it works on
-    any filesystem Spark can read and never loads file contents.
-    """
+    """Files of one source delivered for dates up to ``up_to`` (folders named YYYY-MM-DD)."""
     sources: SourcesConfig = ctx.config.domain("sources.yaml")  # type: ignore[assignment]
     landing = ctx.workspace.root / sources.landing_subdir
     base = landing / (source.path or name)
-    if not base.exists():
+    if not base.is_dir():
         return []
-    ext = source.extension or source.format
-    df = (
-        ctx.spark.read.format("binaryFile")
-        .option("recursiveFileLookup", "true")
-        .option("pathGlobFilter", f"*.{ext}")
-        .load(str(base))
-        .select("path", "length", "modificationTime")
-    )
+    suffix = f".{source.extension or source.format}"
     files = []
-    for row in df.collect():
-        path = _local_path(row["path"])
-        rel = str(Path(path).relative_to(landing)) if path.startswith(str(landing)) else path
-        folder = Path(path).parent.name
-        file_date = date.fromisoformat(folder) if _DATE_DIR.match(folder) else None
+    for folder, _dirs, names in os.walk(base):
+        day = Path(folder).name
+        file_date = date.fromisoformat(day) if _DATE_DIR.match(day) else None
         if file_date is not None and file_date > up_to:
             continue
-        modified = row["modificationTime"]
-        if modified.tzinfo is None:
-            modified = modified.replace(tzinfo=timezone.utc)
-        files.append(LandingFile(name, path, rel, int(row["length"]), modified, file_date))
+        for file_name in names:
+            if not file_name.endswith(suffix) or file_name.startswith((".", "_")):
+                continue
+            path = os.path.join(folder, file_name)
+            stat = os.stat(path)
+            # Millisecond precision, as Hadoop file systems report modification times.
+            modified = datetime.fromtimestamp(stat.st_mtime_ns // 1_000_000 / 1000, tz=timezone.utc)
+            rel = str(Path(path).relative_to(landing))
+            files.append(LandingFile(name, path, rel, int(stat.st_size), modified, file_date))
     return sorted(files, key=lambda f: f.relative)
 
 
@@ -441,6 +434,10 @@ def ingest_source(
         reason.alias("_reason"),
     )
 
+    observation, observed_columns = _per_file_observation(files)
+    if observation is not None:
+        parsed = parsed.observe(observation, *observed_columns)
+
     def quarantine(rejected: DataFrame) -> WriteResult:
         bad = rejected.select(
             F.col(SOURCE),
@@ -471,108 +468,223 @@ def ingest_source(
         partition_by=[RUN_DATE],
         txn=_batch_token(rc, table, files),
     )
-    # Counts from what is committed (also right when a resumed run skipped an earlier commit).
+    counts = _observed_counts(observation, files, bronze_res)
+    if counts is None:  # a resumed run skipped a commit, or too many files to observe: read back
+        counts = _committed_counts(ctx, rc, name, files)
+    rows = [
+        (
+            name,
+            f.relative,
+            f.size,
+            f.modified,
+            file_checksum(f.path),
+            f.file_date,
+            lines_per_file[f.path],
+            counts.bronze.get(f.relative, 0),
+            counts.quarantined.get(f.relative, 0),
+            "ingested",
+            None,
+            rc.run_id,
+            rc.run_date,
+            ingested_at,
+        )
+        for f in files
+    ]
+    _reconcile(name, rows)
+    return {
+        "files": len(files),
+        "lines": sum(r[6] for r in rows),
+        "bronze_rows": sum(r[7] for r in rows),
+        "quarantined_rows": sum(r[8] for r in rows),
+        "quarantine_reasons": counts.reasons,
+        "bronze_version": None if bronze_res.skipped else bronze_res.version,
+        "quarantine_version": None
+        if quarantine_res is None or quarantine_res.skipped
+        else quarantine_res.version,
+        "file_rows": rows,
+    }
+
+
+#: Reason prefixes the parsers produce; anything else is counted as ``other``.
+REASONS = ("empty_line", "invalid_encoding", "broken_json", "wrong_type", "wrong_column_count")
+#: Batches of up to this many files are counted per file while they are written; larger
+#: ones (a catch-up of many days) are counted by reading the committed rows back.
+OBSERVED_FILES_MAX = 200
+
+
+@dataclass(frozen=True)
+class _Counts:
+    bronze: dict[str, int]
+    quarantined: dict[str, int]
+    reasons: dict[str, int]
+
+
+def _reason_prefix() -> Column:
+    from pyspark.sql import functions as F
+
+    return F.regexp_extract(F.col("_reason"), r"^([a-z_]+)", 1)
+
+
+def _per_file_observation(files: Sequence[LandingFile]) -> tuple[Observation | None, list[Column]]:
+    """Per file, rows kept and rows quarantined, and rows per reason, counted during the write."""
+    from pyspark.sql import Observation
+    from pyspark.sql import functions as F
+
+    if len(files) > OBSERVED_FILES_MAX:
+        return None, []
+    kept, rejected = F.col("_reason").isNull(), F.col("_reason").isNotNull()
+    columns = []
+    for i, f in enumerate(files):
+        in_file = F.col(FILE) == F.lit(f.relative)
+        columns += [F.count_if(kept & in_file).alias(f"b{i}"), F.count_if(rejected & in_file).alias(f"q{i}")]
+    prefix = _reason_prefix()
+    columns += [F.count_if(prefix == F.lit(r)).alias(f"r_{r}") for r in REASONS]
+    columns.append(F.count_if(rejected & ~prefix.isin(*REASONS)).alias("r_other"))
+    return Observation(f"ingest-{hashlib.sha256(files[0].relative.encode()).hexdigest()[:12]}"), columns
+
+
+def _observed_counts(
+    observation: Observation | None, files: Sequence[LandingFile], bronze: WriteResult
+) -> _Counts | None:
+    """The observed counts, checked against the rows the bronze commit holds (file footers)."""
+    from cdp_spark.observe import metrics
+
+    if observation is None or bronze.skipped:
+        return None
+    seen = metrics(observation)
+    if seen is None:  # Spark pruned an empty input, observation included
+        return None
+    kept = {f.relative: int(seen[f"b{i}"]) for i, f in enumerate(files)}
+    if sum(kept.values()) != bronze.rows_written:
+        raise CdpSparkError(
+            f"{bronze.table}: {sum(kept.values())} rows counted while writing, {bronze.rows_written} committed; "
+            "this is a bug in cdp-spark: please report it with the files"
+        )
+    reasons = {r: int(seen[f"r_{r}"]) for r in (*REASONS, "other") if int(seen[f"r_{r}"])}
+    return _Counts(kept, {f.relative: int(seen[f"q{i}"]) for i, f in enumerate(files)}, reasons)
+
+
+def _committed_counts(ctx: CdpContext, rc: RunContext, name: str, files: Sequence[LandingFile]) -> _Counts:
+    """Per-file counts from the committed bronze and quarantine rows of the run date."""
+    from pyspark.sql import functions as F
+
     batch = [f.relative for f in files]
     this_date = [(RUN_DATE, "=", rc.run_date.isoformat())]
-    bronze_per_file: dict[str, int] = {}
+    bronze: dict[str, int] = {}
+    table = bronze_table(name)
     if ctx.store.exists(table):
         committed = ctx.store.read(table, partition_filters=this_date).where(F.col(FILE).isin(batch))
-        bronze_per_file = {
-            r[FILE]: int(r["n"]) for r in committed.groupBy(FILE).agg(F.count(F.lit(1)).alias("n")).collect()
-        }
-    quarantine_per_file: dict[str, int] = {}
+        grouped = committed.groupBy(FILE).agg(F.count(F.lit(1)).alias("n"))
+        bronze = {r[FILE]: int(r["n"]) for r in grouped.collect()}
+    quarantined: dict[str, int] = {}
     reasons: dict[str, int] = {}
     if ctx.store.exists(QUARANTINE):
         committed = ctx.store.read(QUARANTINE, partition_filters=this_date).where(
             (F.col(SOURCE) == name) & F.col(FILE).isin(batch)
         )
-        grouped = committed.groupBy(
-            FILE, F.regexp_extract(F.col("reason"), r"^([a-z_]+)", 1).alias("reason")
-        ).agg(F.count(F.lit(1)).alias("n"))
-        for r in grouped.collect():
-            quarantine_per_file[r[FILE]] = quarantine_per_file.get(r[FILE], 0) + int(r["n"])
+        prefix = F.regexp_extract(F.col("reason"), r"^([a-z_]+)", 1)
+        by_reason = F.when(prefix.isin(*REASONS), prefix).otherwise(F.lit("other")).alias("reason")
+        for r in committed.groupBy(FILE, by_reason).agg(F.count(F.lit(1)).alias("n")).collect():
+            quarantined[r[FILE]] = quarantined.get(r[FILE], 0) + int(r["n"])
             reasons[r["reason"]] = reasons.get(r["reason"], 0) + int(r["n"])
-    rows = []
-    for f in files:
-        rows.append(
-            (
-                name,
-                f.relative,
-                f.size,
-                f.modified,
-                file_checksum(f.path),
-                f.file_date,
-                lines_per_file[f.path],
-                bronze_per_file.get(f.relative, 0),
-                quarantine_per_file.get(f.relative, 0),
-                "ingested",
-                None,
-                rc.run_id,
-                rc.run_date,
-                ingested_at,
-            )
-        )
-    lines_total = sum(r[6] for r in rows)
-    bronze_total = sum(r[7] for r in rows)
-    quarantined_total = sum(r[8] for r in rows)
+    return _Counts(bronze, quarantined, reasons)
+
+
+def _reconcile(name: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Every file's lines are its bronze rows plus its quarantined rows, or nothing is recorded."""
     unbalanced = [r[1] for r in rows if r[6] != r[7] + r[8]]
     if unbalanced:
+        lines, bronze, quarantined = (sum(r[i] for r in rows) for i in (6, 7, 8))
         raise CdpSparkError(
             f"{name}: reconciliation failed for {unbalanced[:5]}: lines read != bronze rows + quarantined rows "
-            f"({lines_total} != {bronze_total} + {quarantined_total}); the files are not recorded in "
+            f"({lines} != {bronze} + {quarantined}); the files are not recorded in "
             f"{INGESTED_FILES}. This is a bug in cdp-spark: please report it with the files."
         )
-    _, files_schema = _schemas()
-    ctx.store.write(INGESTED_FILES, ctx.spark.createDataFrame(rows, files_schema), mode="append")
-    return {
-        "files": len(files),
-        "lines": lines_total,
-        "bronze_rows": bronze_total,
-        "quarantined_rows": quarantined_total,
-        "quarantine_reasons": reasons,
-        "bronze_version": None if bronze_res.skipped else bronze_res.version,
-        "quarantine_version": None if quarantine_res.skipped else quarantine_res.version,
-    }
 
 
-@stage("ingest", description="landing files → bronze.<source> + bronze.quarantine (new files only)")
-def run_ingest(ctx: CdpContext, rc: RunContext) -> StageResult:
-    """Ingest every configured source's new files delivered up to the run date."""
-    sources: SourcesConfig = ctx.config.domain("sources.yaml")  # type: ignore[assignment]
-    result = StageResult()
+#: Sources ingested at once. Each is a short chain of Spark jobs with driver-side gaps
+#: (listing, checksums, commits) that another source's jobs fill.
+INGEST_PARALLELISM = 4
+
+
+def _new_files(
+    ctx: CdpContext, rc: RunContext, sources: SourcesConfig
+) -> tuple[dict[str, list[LandingFile]], list[str]]:
+    """Per source, the landing files not yet ingested; and ingested files that changed since."""
     known = _known_files(ctx)
-    per_source: dict[str, Any] = {}
+    new: dict[str, list[LandingFile]] = {}
     changed: list[str] = []
     for name, source in sources.sources.items():
-        files = list_landing_files(ctx, name, source, rc.run_date)
-        new = []
-        for f in files:
+        new[name] = []
+        for f in list_landing_files(ctx, name, source, rc.run_date):
             seen = known.get((name, f.relative))
             if seen is None:
-                new.append(f)
+                new[name].append(f)
             elif (
                 seen[0] != f.size
                 or abs((seen[1].replace(tzinfo=timezone.utc) - f.modified).total_seconds()) > 1
             ):
                 changed.append(f.relative)
-        if changed:
-            log.warning(
-                "%d already-ingested file(s) changed since ingestion and were NOT re-ingested: %s",
-                len(changed),
-                changed[:10],
-            )
-        if not new:
-            per_source[name] = {"files": 0, "lines": 0, "bronze_rows": 0, "quarantined_rows": 0}
-            continue
-        log.info("ingest %s: %d new file(s)", name, len(new))
-        stats = ingest_source(ctx, rc, name, source, new)
-        per_source[name] = stats
+    if changed:
+        log.warning(
+            "%d already-ingested file(s) changed since ingestion and were NOT re-ingested: %s",
+            len(changed),
+            changed[:10],
+        )
+    return new, changed
+
+
+def _ingest_all(
+    ctx: CdpContext, rc: RunContext, sources: SourcesConfig, new: dict[str, list[LandingFile]]
+) -> dict[str, dict[str, Any]]:
+    """:func:`ingest_source` for every source with new files, several at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pyspark.util import inheritable_thread_target
+
+    ingest = inheritable_thread_target(ingest_source)  # the stage's job group goes along
+    todo = [name for name in sources.sources if new[name]]
+    per_source = {
+        name: {"files": 0, "lines": 0, "bronze_rows": 0, "quarantined_rows": 0} for name in sources.sources
+    }
+    with ThreadPoolExecutor(max_workers=max(1, min(INGEST_PARALLELISM, len(todo)))) as pool:
+        futures = {
+            name: pool.submit(ingest, ctx, rc, name, sources.sources[name], new[name]) for name in todo
+        }
+        errors = {name: f.exception() for name, f in futures.items()}  # waits for every source
+    failed = {name: exc for name, exc in errors.items() if exc is not None}
+    if failed:
+        first = next(iter(failed.values()))
+        raise first
+    for name, future in futures.items():
+        per_source[name] = future.result()
+    return per_source
+
+
+@stage("ingest", description="landing files → bronze.<source> + bronze.quarantine (new files only)")
+def run_ingest(ctx: CdpContext, rc: RunContext) -> StageResult:
+    """Ingest every configured source's new files delivered up to the run date.
+
+    Sources run side by side; their files are recorded in ``ops.ingested_files`` in one
+    append once every source has committed. A stage that fails part-way records no file, and
+    the rerun finds the committed sources' bronze writes already done (their tokens) and
+    counts those files from the committed rows.
+    """
+    sources: SourcesConfig = ctx.config.domain("sources.yaml")  # type: ignore[assignment]
+    result = StageResult()
+    new, changed = _new_files(ctx, rc, sources)
+    per_source = _ingest_all(ctx, rc, sources, new)
+    file_rows = [row for stats in per_source.values() for row in stats.pop("file_rows", [])]
+    if file_rows:
+        _, files_schema = _schemas()
+        ctx.store.write(INGESTED_FILES, ctx.spark.createDataFrame(file_rows, files_schema), mode="append")
+    for name, stats in per_source.items():
         result.rows_in += stats["lines"]
         result.rows_out += stats["bronze_rows"]
         if stats.get("bronze_version") is not None:
             result.wrote(bronze_table(name), stats["bronze_version"])
         if stats.get("quarantine_version") is not None:
-            result.wrote(QUARANTINE, stats["quarantine_version"])
+            result.wrote(QUARANTINE, max(stats["quarantine_version"], result.tables.get(QUARANTINE, -1)))
     result.metrics = {
         "sources": per_source,
         "changed_files_ignored": changed,
