@@ -174,6 +174,7 @@ def doctor() -> None:
     for warning in rt.warnings:
         problems += 1
         console.print(f"[yellow]!![/] {warning}")
+    _doctor_sizing(ctx)
     try:
         import deltalake
 
@@ -193,20 +194,37 @@ def doctor() -> None:
     )
 
 
+def _doctor_sizing(ctx: Any) -> None:
+    """What a run of today would get from spark.sizing, and what each size class sets."""
+    from datetime import date as _date
+
+    from cdp_spark.pipeline import landing_subdir
+    from cdp_spark.sizing import choose, small_input_conf
+
+    spark_settings = ctx.config.settings.spark
+    sizing = choose(ctx.spark, spark_settings, ctx.workspace, landing_subdir(ctx), _date.today())
+    console.print(f"[green]ok[/] spark sizing: {spark_settings.sizing}; a run today: {sizing.describe()}")
+    small = ", ".join(f"{k}={v}" for k, v in sorted(small_input_conf(ctx.spark, spark_settings).items()))
+    console.print(
+        f"    small input (<= {spark_settings.small_input_mb} MB landed): {small or 'nothing to change'}"
+    )
+    console.print("    large input: the session's own settings", highlight=False)
+
+
 @app.command()
 def stages() -> None:
     """List the registered stages in run order with their dependencies."""
     from cdp_spark.pipeline import registered_stages
 
-    table = Table("stage", "depends on", "description")
-    for st in registered_stages().values():
-        table.add_row(st.name, ", ".join(st.depends_on) or "-", st.description)
+    table = Table("group", "stage", "depends on", "description")
+    for st in sorted(registered_stages().values(), key=lambda s: s.group != "nightly"):
+        table.add_row(st.group, st.name, ", ".join(st.depends_on) or "-", st.description)
     console.print(table)
 
 
 @app.command()
 def run(
-    target: str = typer.Argument(..., help="A stage name, or 'nightly' for all stages."),
+    target: str = typer.Argument(..., help="A group ('nightly', 'maintenance') or one stage."),
     run_date: str = typer.Option(..., "--date", "-d", help="Business date YYYY-MM-DD (always explicit)."),
     force: bool = typer.Option(False, "--force", help="Rerun stages that already succeeded for this date."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan without starting Spark."),

@@ -85,22 +85,21 @@ class Stage:
     fn: StageFn
     depends_on: tuple[str, ...] = ()
     description: str = ""
+    group: str = NIGHTLY
 
 
 _STAGES: dict[str, Stage] = {}
 
 
 def stage(
-    name: str, *, depends_on: Sequence[str] = (), description: str = ""
+    name: str, *, depends_on: Sequence[str] = (), description: str = "", group: str = NIGHTLY
 ) -> Callable[[StageFn], StageFn]:
-    """Register a stage function under ``name`` (decorator)."""
+    """Register a stage function under ``name`` in pipeline ``group`` (decorator)."""
 
     def register(fn: StageFn) -> StageFn:
+        summary = description or (fn.__doc__ or "").strip().split("\n")[0]
         _STAGES[name] = Stage(
-            name=name,
-            fn=fn,
-            depends_on=tuple(depends_on),
-            description=description or (fn.__doc__ or "").strip().split("\n")[0],
+            name=name, fn=fn, depends_on=tuple(depends_on), description=summary, group=group
         )
         return fn
 
@@ -137,12 +136,14 @@ def _topological(stages: Mapping[str, Stage]) -> list[str]:
 
 
 def plan(target: str) -> list[Stage]:
-    """The stages ``run <target>`` executes, in order."""
+    """The stages ``run <target>`` executes, in order: a group's stages, or one stage."""
     stages = registered_stages()
-    if target == NIGHTLY:
-        return list(stages.values())
+    groups = list(dict.fromkeys([NIGHTLY, *(s.group for s in stages.values())]))
+    if target in groups:
+        return [s for s in stages.values() if s.group == target]
     if target not in stages:
-        raise CdpSparkError(f"unknown stage {target!r}; known stages: {', '.join([NIGHTLY, *stages])}")
+        known = ", ".join([*groups, *stages])
+        raise CdpSparkError(f"unknown stage {target!r}; known groups and stages: {known}")
     return [stages[target]]
 
 
@@ -349,7 +350,7 @@ def run_pipeline(
         succeeded = {
             r["stage"] for r in history if r["status"] == "succeeded" and int(r["generation"]) == generation
         }
-        sizing = choose(ctx.spark, settings.spark, ctx.workspace, _landing_subdir(ctx), run_date)
+        sizing = choose(ctx.spark, settings.spark, ctx.workspace, landing_subdir(ctx), run_date)
         run = _Run(ctx, runlog, run_id, target, run_date, generation, sizing)
         log.info("run %s: %s for %s, generation %d", run_id, target, run_date, generation)
         outcomes: list[StageOutcome] = []
@@ -382,7 +383,8 @@ def run_pipeline(
     )
 
 
-def _landing_subdir(ctx: CdpContext) -> str:
+def landing_subdir(ctx: CdpContext) -> str:
+    """Where landing files live in the workspace (``sources.yaml``), for the run's sizing."""
     sources = ctx.config.domain("sources.yaml") if "sources.yaml" in ctx.config.domains else None
     return str(getattr(sources, "landing_subdir", "landing"))
 

