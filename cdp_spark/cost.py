@@ -102,6 +102,6 @@ def _count_spark_work(sc: SparkContext, group: str, cost: StageCost) -> None:
 def _drain_listener_bus(sc: SparkContext) -> None:
     """Spark records jobs asynchronously; wait until the events of finished jobs are in."""
     try:
-        sc._jsc.sc().listenerBus().waitUntilEmpty(10_000)
+        sc._jsc.sc().listenerBus().waitUntilEmpty()
     except Exception as exc:  # not part of Spark's public API: counts may lag by a job
         log.debug("could not wait for Spark's listener bus: %s", exc)
