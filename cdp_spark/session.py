@@ -141,15 +141,19 @@ def _major(version: str) -> int:
     return int(re.sub(r"\D.*", "", head) or 0)
 
 
-def _java_version(java_bin: Path) -> tuple[str, int] | None:
-    """``(version, major)`` from ``java -version``; only asked of a Java that cannot list modules."""
+def _run_java(java_bin: Path, flag: str) -> subprocess.CompletedProcess[str] | None:
+    """``java <flag>``, or None when it does not start or exits with an error."""
     try:
-        proc = subprocess.run(
-            [str(java_bin), "-version"], capture_output=True, text=True, timeout=30, check=False
-        )
+        proc = subprocess.run([str(java_bin), flag], capture_output=True, text=True, timeout=30, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    if proc.returncode != 0:
+    return proc if proc.returncode == 0 else None
+
+
+def _java_version(java_bin: Path) -> tuple[str, int] | None:
+    """``(version, major)`` from ``java -version``; only asked of a Java that cannot list modules."""
+    proc = _run_java(java_bin, "-version")
+    if proc is None:
         return None
     match = re.search(r'version "([^"]+)"', proc.stderr + proc.stdout)
     if not match:
@@ -163,13 +167,8 @@ def _java_modules(java_bin: Path) -> dict[str, str] | None:
     One JVM start answers both questions find_java asks: the version (``java.base``'s is the
     runtime's) and whether Spark's modules are there.
     """
-    try:
-        proc = subprocess.run(
-            [str(java_bin), "--list-modules"], capture_output=True, text=True, timeout=30, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if proc.returncode != 0:
+    proc = _run_java(java_bin, "--list-modules")
+    if proc is None:
         return None
     modules: dict[str, str] = {}
     for line in proc.stdout.splitlines():
