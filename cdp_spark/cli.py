@@ -249,6 +249,8 @@ def run(
                 )
             console.print(f"CDP_PLAN target={target} date={day.isoformat()} stages={len(stages_to_run)}")
             return
+        config = _config()
+        config.require_conf_dir()
         ctx = _context()
         with console.status(f"running {target} for {day}") as status:
 
@@ -328,6 +330,7 @@ def demo(
 
     try:
         config = _config()
+        config.require_conf_dir()
         root = Path(config.workspace)
         if fresh and root.exists():
             for sub in ("landing", "truth", "lake", "locks", "reports", "checkpoints"):

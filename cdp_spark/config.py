@@ -141,6 +141,19 @@ class Config:
             raise KeyError(f"no config file named {filename!r} is registered")
         return spec.model()
 
+    def require_conf_dir(self) -> Path:
+        """The folder of the pipeline's files; running without one would ingest nothing."""
+        if self.conf_dir is None:
+            raise ConfigError(
+                [
+                    f"no configuration found: {DEFAULT_CONFIG_PATH} does not exist under {Path.cwd()} "
+                    "and neither --config nor $CDP_SPARK_CONFIG is set, so no source, mapping or "
+                    "stage file would be read. Run cdp-spark from the project folder, or pass "
+                    "--config <project>/conf/local.yaml"
+                ]
+            )
+        return self.conf_dir
+
 
 def _format_value(value: Any) -> str:
     text = repr(value) if not isinstance(value, str) else f'"{value}"'
