@@ -11,10 +11,33 @@ import statistics
 import time
 from typing import TYPE_CHECKING, Any
 
+from cdp_spark import catalog
+
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
+    from pyspark.sql.types import StructType
 
     from cdp_spark.context import CdpContext
+
+
+def catalog_schema(_config: object, _table: str) -> StructType:
+    """The scratch tables' schema: the columns :func:`_bench_frame` makes."""
+    from pyspark.sql.types import (
+        BooleanType,
+        DateType,
+        DoubleType,
+        LongType,
+        StringType,
+        StructField,
+        StructType,
+    )
+
+    types = {
+        "id": LongType(), "c_int": LongType(), "c_str": StringType(), "c_double": DoubleType(),
+        "c_date": DateType(), "c_bool": BooleanType(), "c_hash": StringType(), "c_long": LongType(),
+        "c_const": StringType(), "c_nullable": LongType(),
+    }  # fmt: skip
+    return StructType([StructField(n, t) for n, t in types.items()])
 
 
 def _bench_frame(ctx: CdpContext, rows: int, partitions: int) -> DataFrame:
@@ -52,7 +75,7 @@ def run_storage_benchmark(ctx: CdpContext, *, rows: int, repeats: int = 3) -> di
     shutil.rmtree(root / "warmup", ignore_errors=True)
     plain_times: list[float] = []
     store_times: list[float] = []
-    table = "ops.bench_append"
+    table = catalog.OPS_BENCH_APPEND.name
     for i in range(repeats):
         path = root / f"plain-{i}"
         t0 = time.perf_counter()
@@ -69,7 +92,7 @@ def run_storage_benchmark(ctx: CdpContext, *, rows: int, repeats: int = 3) -> di
 
     # Merge: a table laid out by id (as a real table keyed by customer id would compact to),
     # then 1% of rows changed, once as a contiguous key range and once spread over all keys.
-    merge_table = "ops.bench_merge"
+    merge_table = catalog.OPS_BENCH_MERGE.name
     laid_out = df.repartitionByRange(64, "id").sortWithinPartitions("id")
     store.write(merge_table, laid_out, mode="overwrite" if store.exists(merge_table) else "append")
     total_files = _file_count(ctx, merge_table)

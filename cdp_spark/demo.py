@@ -14,6 +14,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cdp_spark import catalog
 from cdp_spark.pipeline import PipelineOutcome, run_pipeline
 
 if TYPE_CHECKING:
@@ -109,11 +110,11 @@ def run_demo(
             break
     for name in lake_tables(ctx):
         summary.tables[name] = table_rows(ctx, name)
-    if ctx.store.exists("bronze.quarantine"):
+    if ctx.store.exists(catalog.BRONZE_QUARANTINE.name):
         from pyspark.sql import functions as F
 
         rows = (
-            ctx.store.read("bronze.quarantine")
+            ctx.store.read(catalog.BRONZE_QUARANTINE.name)
             .select(F.regexp_extract("reason", r"^([a-z_]+)", 1).alias("reason"))
             .groupBy("reason")
             .count()
@@ -134,23 +135,28 @@ def _gold_summary(ctx: CdpContext, summary: DemoSummary) -> None:
     from pyspark.sql import functions as F
 
     store = ctx.store
-    if store.exists("gold.profiles"):
-        profiles = store.read("gold.profiles")
+    if store.exists(catalog.GOLD_PROFILES.name):
+        profiles = store.read(catalog.GOLD_PROFILES.name)
         summary.persons = profiles.count()
         summary.known_persons = profiles.where(F.col("is_known")).count()
         summary.lifecycle = _counts(profiles, "lifecycle_stage")
-    if store.exists("gold.identity_changes"):
-        summary.identity_changes = _counts(store.read("gold.identity_changes"), "change")
-    if store.exists("gold.tags"):
+    if store.exists(catalog.GOLD_IDENTITY_CHANGES.name):
+        summary.identity_changes = _counts(store.read(catalog.GOLD_IDENTITY_CHANGES.name), "change")
+    if store.exists(catalog.GOLD_TAGS.name):
         top = (
-            store.read("gold.tags").groupBy("tag").count().orderBy(F.desc("count"), "tag").limit(10).collect()
+            store.read(catalog.GOLD_TAGS.name)
+            .groupBy("tag")
+            .count()
+            .orderBy(F.desc("count"), "tag")
+            .limit(10)
+            .collect()
         )
         summary.top_tags = {r["tag"]: int(r["count"]) for r in top}
-    if store.exists("gold.identity_map"):
+    if store.exists(catalog.GOLD_IDENTITY_MAP.name):
         from cdp_spark.datagen.story import STORY_MEMBER_ID
 
         hit = (
-            store.read("gold.identity_map")
+            store.read(catalog.GOLD_IDENTITY_MAP.name)
             .where((F.col("id_type") == "member_id") & (F.col("id_value") == STORY_MEMBER_ID))
             .select("person_id")
             .collect()
@@ -158,9 +164,10 @@ def _gold_summary(ctx: CdpContext, summary: DemoSummary) -> None:
         if hit:
             person = hit[0]["person_id"]
             tags = []
-            if store.exists("gold.tags"):
+            if store.exists(catalog.GOLD_TAGS.name):
                 tags = sorted(
-                    r["tag"] for r in store.read("gold.tags").where(F.col("person_id") == person).collect()
+                    r["tag"]
+                    for r in store.read(catalog.GOLD_TAGS.name).where(F.col("person_id") == person).collect()
                 )
             summary.story_person = {"person_id": person, "tags": tags}
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from cdp_spark import catalog
 from cdp_spark.pipeline import RunContext, StageResult, stage
 
 if TYPE_CHECKING:
@@ -26,14 +27,18 @@ MAINTENANCE = "maintenance"
 
 
 def ops_tables(ctx: CdpContext) -> list[str]:
-    """The ``ops.*`` tables present in the workspace."""
-    folder = ctx.workspace.lake / "ops"
-    if not folder.is_dir():
-        return []
-    return [f"ops.{p.name}" for p in sorted(folder.iterdir()) if (p / "_delta_log").is_dir()]
+    """The catalogued ``ops.*`` tables present in the workspace."""
+    specs = catalog.for_config(ctx.config).in_layer("ops")
+    return sorted(s.name for s in specs if ctx.store.exists(s.name))
 
 
-@stage(MAINTENANCE, group=MAINTENANCE, description="compact and vacuum the ops.* tables")
+@stage(
+    MAINTENANCE,
+    group=MAINTENANCE,
+    description="compact and vacuum the ops.* tables",
+    reads=[],
+    writes=[catalog.OPS_TABLES],
+)
 def run_maintenance(ctx: CdpContext, rc: RunContext) -> StageResult:
     """Optimize then vacuum every ``ops.*`` table; metrics per table."""
     result = StageResult()

@@ -15,6 +15,7 @@ Why it looks like this:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -27,19 +28,22 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from cdp_spark import catalog
 from cdp_spark.cost import StageCost, job_group, metered
 from cdp_spark.errors import CdpSparkError, ConcurrentRunError
 from cdp_spark.storage import Txn
+from cdp_spark.storage.recording import RecordingStore, TableAccess
 
 if TYPE_CHECKING:
     from pyspark.sql.types import StructType
 
+    from cdp_spark.config import Config
     from cdp_spark.context import CdpContext
     from cdp_spark.sizing import Sizing
 
 log = logging.getLogger(__name__)
 
-RUNS_TABLE = "ops.runs"
+RUNS_TABLE = catalog.OPS_RUNS.name
 NIGHTLY = "nightly"
 Status = Literal["succeeded", "failed", "blocked", "skipped"]
 
@@ -81,25 +85,42 @@ StageFn = Callable[["CdpContext", RunContext], StageResult]
 
 @dataclass(frozen=True)
 class Stage:
+    """A registered stage. ``reads`` and ``writes`` name catalogue tables (``bronze.<source>``
+    stands for every configured source's table); the runner records what it really touched."""
+
     name: str
     fn: StageFn
     depends_on: tuple[str, ...] = ()
     description: str = ""
     group: str = NIGHTLY
+    reads: tuple[str, ...] = ()
+    writes: tuple[str, ...] = ()
 
 
 _STAGES: dict[str, Stage] = {}
 
 
 def stage(
-    name: str, *, depends_on: Sequence[str] = (), description: str = "", group: str = NIGHTLY
+    name: str,
+    *,
+    depends_on: Sequence[str] = (),
+    description: str = "",
+    group: str = NIGHTLY,
+    reads: Sequence[str] = (),
+    writes: Sequence[str] = (),
 ) -> Callable[[StageFn], StageFn]:
     """Register a stage function under ``name`` in pipeline ``group`` (decorator)."""
 
     def register(fn: StageFn) -> StageFn:
         summary = description or (fn.__doc__ or "").strip().split("\n")[0]
         _STAGES[name] = Stage(
-            name=name, fn=fn, depends_on=tuple(depends_on), description=summary, group=group
+            name=name,
+            fn=fn,
+            depends_on=tuple(depends_on),
+            description=summary,
+            group=group,
+            reads=tuple(reads),
+            writes=tuple(writes),
         )
         return fn
 
@@ -135,14 +156,23 @@ def _topological(stages: Mapping[str, Stage]) -> list[str]:
     return order
 
 
-def plan(target: str) -> list[Stage]:
-    """The stages ``run <target>`` executes, in order: a group's stages, or one stage."""
+def plan(target: str, config: Config | None = None) -> list[Stage]:
+    """The stages ``run <target>`` executes, in order: a group's stages as ``conf/pipelines.yaml``
+    lists them (without that file, each stage's registered group, dependencies first), or one stage."""
+    from cdp_spark.groups import PIPELINES_FILE, group_stages, problems
+
     stages = registered_stages()
-    groups = list(dict.fromkeys([NIGHTLY, *(s.group for s in stages.values())]))
+    groups = group_stages(config)
     if target in groups:
-        return [s for s in stages.values() if s.group == target]
+        names = groups[target].stages
+        if config is None or PIPELINES_FILE not in config.domains:
+            return [st for name, st in stages.items() if name in names]
+        found = problems(groups, stages, PIPELINES_FILE)
+        if found:  # loading the config reports these; a Config built in code may skip that
+            raise CdpSparkError("; ".join(found))
+        return [stages[name] for name in names]
     if target not in stages:
-        known = ", ".join([*groups, *stages])
+        known = ", ".join(dict.fromkeys([*groups, *stages]))
         raise CdpSparkError(f"unknown stage {target!r}; known groups and stages: {known}")
     return [stages[target]]
 
@@ -152,6 +182,7 @@ def plan(target: str) -> list[Stage]:
 
 def runs_schema() -> StructType:
     from pyspark.sql.types import (
+        ArrayType,
         DateType,
         DoubleType,
         IntegerType,
@@ -186,8 +217,16 @@ def runs_schema() -> StructType:
             StructField("metrics", StringType(), True),
             StructField("error", StringType(), True),
             StructField("runtime", StringType(), True),
+            StructField("touched_reads", ArrayType(StringType(), True), True),
+            StructField("touched_writes", ArrayType(StringType(), True), True),
         ]
     )
+
+
+def catalog_schema(_config: object, table: str) -> StructType:
+    if table != RUNS_TABLE:
+        raise KeyError(table)
+    return runs_schema()
 
 
 @dataclass(frozen=True)
@@ -198,6 +237,7 @@ class StageOutcome:
     result: StageResult | None = None
     error: str | None = None
     cost: StageCost | None = None
+    access: TableAccess | None = None
 
 
 @dataclass(frozen=True)
@@ -338,7 +378,7 @@ def run_pipeline(
     """Run ``target`` (a stage name or ``nightly``) for ``run_date``; see module docstring."""
     from cdp_spark.sizing import applied, choose
 
-    stages = plan(target)
+    stages = plan(target, ctx.config)
     run_id = new_run_id(run_date)
     notify = on_event or (lambda _stage, _event: None)
     runlog = _RunLog(ctx)
@@ -406,16 +446,20 @@ class _Run:
         rc = RunContext(self.run_id, self.run_date, st.name, self.generation, force, dict(options))
         started = time.time()
         group = job_group(self.run_id, st.name)
+        recording = RecordingStore(self.ctx.store)
+        stage_ctx = dataclasses.replace(self.ctx, store=recording.as_store())
         with metered(self.ctx, group, f"{self.target} {self.run_date} {st.name}") as cost:
             try:
-                result: StageResult | None = st.fn(self.ctx, rc)
+                result: StageResult | None = st.fn(stage_ctx, rc)
                 error = None
             except Exception as exc:
                 log.error("stage %s failed: %s", st.name, exc)
                 log.debug("%s", traceback.format_exc())
                 result, error = None, _error_text(exc)
         status: Status = "failed" if error else "succeeded"
-        outcome = StageOutcome(st.name, status, cost.seconds, result, error=error, cost=cost)
+        outcome = StageOutcome(
+            st.name, status, cost.seconds, result, error=error, cost=cost, access=recording.access
+        )
         log.info("stage %s %s: %s", st.name, status, cost.as_dict())
         self.record(outcome, started)
         return outcome
@@ -455,4 +499,6 @@ def _row(run: _Run, outcome: StageOutcome, started: float | None = None) -> dict
         "metrics": json.dumps(result.metrics, default=str, sort_keys=True) if result else None,
         "error": outcome.error,
         "runtime": run.ctx.runtime.kind,
+        "touched_reads": outcome.access.reads if outcome.access else None,
+        "touched_writes": outcome.access.writes if outcome.access else None,
     }

@@ -244,16 +244,23 @@ class RejectRule(StrictModel):
 class LinesMapping(StrictModel):
     """Order lines: ``explode`` is SQL giving an array; each element is ``item`` in ``fields``."""
 
-    target: Literal["silver.order_lines"] = "silver.order_lines"
+    target: str = S.ORDER_LINES
     explode: str = Field(min_length=1)
     fields: dict[str, FieldSpec] = Field(default_factory=dict)
+
+    @field_validator("target")
+    @classmethod
+    def _lines_table(cls, value: str) -> str:
+        if value != S.ORDER_LINES:
+            raise ValueError(f"order lines go to {S.ORDER_LINES}, got {value!r}")
+        return value
 
 
 class SourceMapping(StrictModel):
     """One file of ``conf/mappings/``; see the module docstring."""
 
     source: str | None = None
-    target: Literal["silver.events", "silver.orders", "silver.contacts", "silver.consents", "silver.tickets"]
+    target: str
     description: str = ""
     natural_key: list[str] = Field(min_length=1)
     event_time: FieldSpec
@@ -264,6 +271,15 @@ class SourceMapping(StrictModel):
     properties: dict[str, str] = Field(default_factory=dict)
     reject_when: list[RejectRule] = Field(default_factory=list)
     lines: LinesMapping | None = None
+
+    @field_validator("target")
+    @classmethod
+    def _mappable(cls, value: str) -> str:
+        if value not in S.MAPPABLE_TABLES:
+            raise ValueError(
+                f"{value!r} is not a mappable silver table; expected one of {', '.join(S.MAPPABLE_TABLES)}"
+            )
+        return value
 
     def semantic_problems(self) -> list[tuple[str, str]]:
         """(key, problem) pairs pydantic cannot see: columns of the target, types, sections."""

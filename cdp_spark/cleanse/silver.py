@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from cdp_spark import catalog
 from cdp_spark.cleanse import silver_schema as S
 from cdp_spark.cleanse.mapping import SourceMapping, mappings_dir, require_mappings
 from cdp_spark.cleanse.silver_quality import QUALITY_FILE, Breach, QualityConfig, evaluate
@@ -74,7 +75,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BRONZE_RUN_DATE = "_run_date"
-QUARANTINE = "bronze.quarantine"
+QUARANTINE = catalog.BRONZE_QUARANTINE.name
 
 __all__ = ["SourceBatch", "cleanse_run", "run_cleanse"]
 
@@ -554,6 +555,8 @@ def cleanse_run(
     "cleanse",
     depends_on=["ingest"],
     description="bronze.<source> of the run date → silver tables (mapped, standardised, de-duplicated) + dq",
+    reads=[catalog.BRONZE_SOURCES, QUARANTINE, *S.MAPPABLE_TABLES, S.ORDER_LINES],
+    writes=[*S.MAPPABLE_TABLES, S.ORDER_LINES, S.REJECTED, S.DQ_METRICS],
 )
 def run_cleanse(ctx: CdpContext, rc: RunContext) -> StageResult:
     """Load and validate the mappings, then run :func:`cleanse_run`."""

@@ -25,6 +25,8 @@ too, because profiles show it.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pyspark.sql.types import (
     ArrayType,
     BooleanType,
@@ -41,14 +43,19 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-EVENTS = "silver.events"
-ORDERS = "silver.orders"
-ORDER_LINES = "silver.order_lines"
-CONTACTS = "silver.contacts"
-CONSENTS = "silver.consents"
-TICKETS = "silver.tickets"
-REJECTED = "silver.rejected"
-DQ_METRICS = "silver.dq_metrics"
+from cdp_spark import catalog
+
+if TYPE_CHECKING:
+    from cdp_spark.config import Config
+
+EVENTS = catalog.SILVER_EVENTS.name
+ORDERS = catalog.SILVER_ORDERS.name
+ORDER_LINES = catalog.SILVER_ORDER_LINES.name
+CONTACTS = catalog.SILVER_CONTACTS.name
+CONSENTS = catalog.SILVER_CONSENTS.name
+TICKETS = catalog.SILVER_TICKETS.name
+REJECTED = catalog.SILVER_REJECTED.name
+DQ_METRICS = catalog.SILVER_DQ_METRICS.name
 
 # Column names shared by every silver table.
 RECORD_ID = "record_id"
@@ -249,3 +256,11 @@ def dq_metrics_schema() -> StructType:
             _f("quarantined", _L),
         ]
     )
+
+
+def catalog_schema(_config: Config, table: str) -> StructType:
+    """The schema of any silver table this module defines (the catalogue's lookup)."""
+    if table in BUSINESS:
+        return table_schema(table)
+    builders = {ORDER_LINES: order_lines_schema, REJECTED: rejected_schema, DQ_METRICS: dq_metrics_schema}
+    return builders[table]()

@@ -42,6 +42,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
+from cdp_spark import catalog
 from cdp_spark.errors import CdpSparkError, QualityGateError
 from cdp_spark.identity.components import choose_engine
 from cdp_spark.identity.config import IdentityConfig, identity_config
@@ -90,21 +91,24 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-IDENTIFIERS_TABLE = "silver.identifiers"
-EDGES_TABLE = "silver.identity_edges"
-MAP_TABLE = "gold.identity_map"
-CHANGES_TABLE = "gold.identity_changes"
-REPORT_TABLE = "gold.identity_report"
-EXCLUSIONS_TABLE = "ops.identity_exclusions"
+IDENTIFIERS_TABLE = catalog.SILVER_IDENTIFIERS.name
+EDGES_TABLE = catalog.SILVER_IDENTITY_EDGES.name
+MAP_TABLE = catalog.GOLD_IDENTITY_MAP.name
+CHANGES_TABLE = catalog.GOLD_IDENTITY_CHANGES.name
+REPORT_TABLE = catalog.GOLD_IDENTITY_REPORT.name
+EXCLUSIONS_TABLE = catalog.OPS_IDENTITY_EXCLUSIONS.name
 RUNS_TABLE = "ops.identity_runs"
 
 #: Silver tables read by :func:`identity_records` (those that exist and carry identifiers).
-SILVER_SOURCES: tuple[str, ...] = (
-    "silver.events",
-    "silver.orders",
-    "silver.contacts",
-    "silver.consents",
-    "silver.tickets",
+SILVER_SOURCES: tuple[str, ...] = tuple(
+    t.name
+    for t in (
+        catalog.SILVER_EVENTS,
+        catalog.SILVER_ORDERS,
+        catalog.SILVER_CONTACTS,
+        catalog.SILVER_CONSENTS,
+        catalog.SILVER_TICKETS,
+    )
 )
 #: People-level attributes for the frequency guard: attribute → silver columns, first present wins.
 ATTRIBUTE_COLUMNS: dict[str, tuple[str, ...]] = {"given_name": ("first_name",)}
@@ -526,6 +530,8 @@ def _load_previous(
     "identity",
     depends_on=["cleanse"],
     description="silver identifiers → guarded graph → stable person ids (gold.identity_map, identity_changes)",
+    reads=[*SILVER_SOURCES, MAP_TABLE, EDGES_TABLE, EXCLUSIONS_TABLE, RUNS_TABLE],
+    writes=[IDENTIFIERS_TABLE, EDGES_TABLE, MAP_TABLE, CHANGES_TABLE, REPORT_TABLE, RUNS_TABLE],
 )
 def run_identity(ctx: CdpContext, rc: RunContext) -> StageResult:
     """Resolve identities for the run date; options ``full`` and ``accept_merges`` come from the CLI."""

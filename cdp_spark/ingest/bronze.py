@@ -27,6 +27,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cdp_spark import catalog
 from cdp_spark.errors import CdpSparkError
 from cdp_spark.ingest.config import SourceConfig, SourcesConfig
 from cdp_spark.pipeline import RunContext, StageResult, stage
@@ -34,13 +35,15 @@ from cdp_spark.storage import Txn, WriteResult
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, Observation
+    from pyspark.sql.types import StructType
 
+    from cdp_spark.config import Config
     from cdp_spark.context import CdpContext
 
 log = logging.getLogger(__name__)
 
-QUARANTINE = "bronze.quarantine"
-INGESTED_FILES = "ops.ingested_files"
+QUARANTINE = catalog.BRONZE_QUARANTINE.name
+INGESTED_FILES = catalog.OPS_INGESTED_FILES.name
 _DATE_DIR = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 # Column names of bronze metadata (schema.py-style constants: one place to change them).
@@ -329,6 +332,46 @@ def _try_cast(col: Column, type_name: str) -> Column:
 
 
 # ---------------------------------------------------------------------------- stage
+
+
+def bronze_schema(source: SourceConfig) -> StructType:
+    """``bronze.<source>``: lineage columns, the raw line and its hash, the declared fields
+    (null where a line lacks them) and the names of undeclared fields it carried."""
+    from pyspark.sql.types import (
+        ArrayType,
+        DateType,
+        LongType,
+        StringType,
+        StructField,
+        StructType,
+        TimestampType,
+    )
+
+    lineage = [
+        StructField(SOURCE, StringType()),
+        StructField(FILE, StringType()),
+        StructField(LINE, LongType()),
+        StructField(FILE_DATE, DateType()),
+        StructField(FILE_MODIFIED, TimestampType()),
+        StructField(INGESTED_AT, TimestampType()),
+        StructField(RUN_ID, StringType()),
+        StructField(RUN_DATE, DateType()),
+        StructField(RAW, StringType()),
+        StructField(RECORD_HASH, StringType()),
+    ]
+    extra = StructField(EXTRA_FIELDS, ArrayType(StringType()))
+    return StructType([*lineage, *source.spark_schema().fields, extra])
+
+
+def catalog_schema(config: Config, table: str) -> StructType:
+    """Schemas of the tables ingest writes (the catalogue's lookup)."""
+    quarantine, files = _schemas()
+    if table == QUARANTINE:
+        return quarantine
+    if table == INGESTED_FILES:
+        return files
+    sources: SourcesConfig = config.domain("sources.yaml")  # type: ignore[assignment]
+    return bronze_schema(sources.sources[table.partition(".")[2]])
 
 
 def _schemas() -> tuple[Any, Any]:
@@ -661,7 +704,12 @@ def _ingest_all(
     return per_source
 
 
-@stage("ingest", description="landing files → bronze.<source> + bronze.quarantine (new files only)")
+@stage(
+    "ingest",
+    description="landing files → bronze.<source> + bronze.quarantine (new files only)",
+    reads=[catalog.OPS_INGESTED_FILES.name],
+    writes=[catalog.BRONZE_SOURCES, QUARANTINE, catalog.OPS_INGESTED_FILES.name],
+)
 def run_ingest(ctx: CdpContext, rc: RunContext) -> StageResult:
     """Ingest every configured source's new files delivered up to the run date.
 

@@ -31,6 +31,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
+from cdp_spark.catalog import PiiKind
 from cdp_spark.config import DomainFile, StrictModel, register_domain_file
 
 _PRIMITIVES: dict[str, DataType] = {
@@ -151,9 +152,19 @@ class SourceConfig(StrictModel):
     description: str = ""
     record_key: str
     event_time: str | None = None
-    pii: list[str] = Field(default_factory=list)
+    pii: dict[str, PiiKind] = Field(default_factory=dict)
     csv: CsvOptions = Field(default_factory=CsvOptions)
     fields: dict[str, str]
+
+    @field_validator("pii", mode="before")
+    @classmethod
+    def _pii_has_kinds(cls, value: object) -> object:
+        if isinstance(value, list):
+            raise ValueError(
+                "pii maps each field to the kind of personal data it holds, e.g. "
+                "{email: email, member_id: identifier}; a list of names gives no kind"
+            )
+        return value
 
     @field_validator("fields")
     @classmethod

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
+from cdp_spark import catalog
 from cdp_spark.cleanse.std_money import to_reporting_currency
 from cdp_spark.identity.guards import block_reason
 from cdp_spark.profile.schema import (
@@ -45,12 +46,12 @@ if TYPE_CHECKING:
     from cdp_spark.profile.config import ProfileConfig
 
 EVENTS, ORDERS, ORDER_LINES, CONTACTS, CONSENTS, TICKETS = (
-    "silver.events",
-    "silver.orders",
-    "silver.order_lines",
-    "silver.contacts",
-    "silver.consents",
-    "silver.tickets",
+    catalog.SILVER_EVENTS.name,
+    catalog.SILVER_ORDERS.name,
+    catalog.SILVER_ORDER_LINES.name,
+    catalog.SILVER_CONTACTS.name,
+    catalog.SILVER_CONSENTS.name,
+    catalog.SILVER_TICKETS.name,
 )
 #: Silver tables whose records carry identifiers and so can be anchored.
 ANCHORED_TABLES: tuple[str, ...] = (EVENTS, ORDERS, CONTACTS, CONSENTS, TICKETS)

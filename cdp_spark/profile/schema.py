@@ -20,6 +20,7 @@ columns of the profile so a tag can say ``size(filter(last_30d.search_terms, t -
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from pyspark.sql.types import (
     ArrayType,
@@ -37,10 +38,15 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-ROLLUPS = "gold.daily_rollups"
-CANDIDATES = "gold.attribute_candidates"
-PROFILES = "gold.profiles"
-LIFECYCLE_CHANGES = "gold.lifecycle_changes"
+from cdp_spark import catalog
+
+if TYPE_CHECKING:
+    from cdp_spark.config import Config
+
+ROLLUPS = catalog.GOLD_DAILY_ROLLUPS.name
+CANDIDATES = catalog.GOLD_ATTRIBUTE_CANDIDATES.name
+PROFILES = catalog.GOLD_PROFILES.name
+LIFECYCLE_CHANGES = catalog.GOLD_LIFECYCLE_CHANGES.name
 RECORD_PERSONS = "gold.record_persons"
 
 MONEY = DecimalType(18, 2)
@@ -242,3 +248,12 @@ LIFECYCLE_CHANGES_SCHEMA = StructType(
         _f("stage_after", _S),  # null: the person left profiles (merged away)
     ]
 )
+
+
+def catalog_schema(config: Config, table: str) -> StructType:
+    """``gold.profiles`` has one struct column per configured behaviour window."""
+    from cdp_spark.profile.config import profile_config
+
+    if table != PROFILES:
+        raise KeyError(table)
+    return profile_schema(profile_config(config).windows)

@@ -11,17 +11,20 @@ from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import functions as F
 
+from cdp_spark import catalog
 from cdp_spark.errors import CdpSparkError
 from cdp_spark.identity.config import DEFAULT_ID_TYPES
 from cdp_spark.profile.schema import PROFILES
 
 if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
     from cdp_spark.context import CdpContext
 
-IDENTITY_MAP = "gold.identity_map"
-TAGS = "gold.tags"
-EVENTS = "silver.events"
-ORDERS = "silver.orders"
+IDENTITY_MAP = catalog.GOLD_IDENTITY_MAP.name
+TAGS = catalog.GOLD_TAGS.name
+EVENTS = catalog.SILVER_EVENTS.name
+ORDERS = catalog.SILVER_ORDERS.name
 
 
 def _normalise(id_type: str, value: str) -> str:
@@ -36,27 +39,40 @@ def _normalise(id_type: str, value: str) -> str:
     return value
 
 
-def resolve_person(ctx: CdpContext, ref: str) -> str:
-    """A person id from ``<person_id>`` or ``<id_type>:<value>``; clear error when unknown."""
-    store = ctx.store
-    if not store.exists(IDENTITY_MAP):
+def _identity_map(ctx: CdpContext) -> DataFrame:
+    if not ctx.store.exists(IDENTITY_MAP):
         raise CdpSparkError(
             f"{IDENTITY_MAP} does not exist yet: run the pipeline first (cdp-spark run nightly)"
         )
+    return ctx.store.read(IDENTITY_MAP)
+
+
+def find_person(ctx: CdpContext, id_type: str, value: str) -> str | None:
+    """The person holding identifier ``id_type:value`` (normalised first), None if nobody does."""
+    if id_type not in DEFAULT_ID_TYPES:
+        raise CdpSparkError(
+            f"unknown identifier type {id_type!r}; expected one of {', '.join(DEFAULT_ID_TYPES)}"
+        )
+    wanted = _normalise(id_type, value)
+    rows = (
+        _identity_map(ctx)
+        .where((F.col("id_type") == id_type) & (F.col("id_value") == wanted))
+        .select("person_id")
+        .limit(1)
+        .collect()
+    )
+    return str(rows[0]["person_id"]) if rows else None
+
+
+def resolve_person(ctx: CdpContext, ref: str) -> str:
+    """A person id from ``<person_id>`` or ``<id_type>:<value>``; clear error when unknown."""
     id_type, sep, value = ref.partition(":")
     if sep and id_type in DEFAULT_ID_TYPES:
-        wanted = _normalise(id_type, value)
-        rows = (
-            store.read(IDENTITY_MAP)
-            .where((F.col("id_type") == id_type) & (F.col("id_value") == wanted))
-            .select("person_id")
-            .distinct()
-            .collect()
-        )
-        if not rows:
-            raise CdpSparkError(f"no person has the {id_type} identifier {wanted!r} in {IDENTITY_MAP}")
-        return str(rows[0]["person_id"])
-    if store.read(IDENTITY_MAP).where(F.col("person_id") == ref).limit(1).count() == 0:
+        person = find_person(ctx, id_type, value)
+        if person is None:
+            raise CdpSparkError(f"no person has that {id_type} identifier in {IDENTITY_MAP}")
+        return person
+    if _identity_map(ctx).where(F.col("person_id") == ref).limit(1).count() == 0:
         raise CdpSparkError(
             f"unknown person id {ref!r}; pass a person id or <id_type>:<value> with id_type one of "
             + ", ".join(DEFAULT_ID_TYPES)

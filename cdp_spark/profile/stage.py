@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from pyspark.sql import Observation
 from pyspark.sql import functions as F
 
+from cdp_spark import catalog
 from cdp_spark.errors import CdpSparkError
 from cdp_spark.identity.config import identity_config
 from cdp_spark.observe import metrics as observed
@@ -94,7 +95,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-IDENTITY_MAP = "gold.identity_map"
+IDENTITY_MAP = catalog.GOLD_IDENTITY_MAP.name
 
 
 class _Laps:
@@ -189,6 +190,17 @@ def profiles_as_of(ctx: CdpContext, as_of: date, config: ProfileConfig | None = 
     "profile",
     depends_on=["identity"],
     description="silver + identity map → daily rollups → gold.profiles (golden record, behaviour, RFM, lifecycle)",
+    reads=[
+        *ANCHORED_TABLES,
+        ORDER_LINES,
+        IDENTITY_MAP,
+        ROLLUPS,
+        CANDIDATES,
+        PROFILES,
+        BUILDS,
+        catalog.OPS_STAGE_STATE.name,
+    ],
+    writes=[ROLLUPS, CANDIDATES, PROFILES, LIFECYCLE_CHANGES, BUILDS, catalog.OPS_STAGE_STATE.name],
 )
 def run_profile(ctx: CdpContext, rc: RunContext) -> StageResult:
     """Build profiles for the run date; option ``full`` rolls up every silver day again."""

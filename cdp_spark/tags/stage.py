@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from pyspark.sql import functions as F
 
+from cdp_spark import catalog
 from cdp_spark.errors import CdpSparkError, ConfigError
 from cdp_spark.pipeline import RunContext, StageResult, stage
 from cdp_spark.profile.config import profile_config
@@ -44,14 +45,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-TAGS = "gold.tags"
-TAG_CHANGES = "gold.tag_changes"
+TAGS = catalog.GOLD_TAGS.name
+TAG_CHANGES = catalog.GOLD_TAG_CHANGES.name
 
 
 @stage(
     "tags",
     depends_on=["profile"],
     description="gold.profiles → declared tags of tags.yaml (gold.tags, gold.tag_changes)",
+    reads=[catalog.GOLD_PROFILES.name, TAGS, catalog.OPS_STAGE_STATE.name],
+    writes=[TAGS, TAG_CHANGES, catalog.OPS_STAGE_STATE.name],
 )
 def run_tags(ctx: CdpContext, rc: RunContext) -> StageResult:
     """Evaluate ``tags.yaml`` over the run date's profiles; see the module docstring for the order."""
