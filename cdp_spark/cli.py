@@ -13,7 +13,7 @@ import os
 import sys
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -23,6 +23,9 @@ from cdp_spark import __version__
 from cdp_spark.config import Config, load_config
 from cdp_spark.errors import CdpSparkError
 from cdp_spark.logs import configure_logging
+
+if TYPE_CHECKING:
+    from cdp_spark.facade import Cdp
 
 log = logging.getLogger("cdp_spark.cli")
 console = Console(soft_wrap=True)
@@ -211,20 +214,56 @@ def _doctor_sizing(ctx: Any) -> None:
     console.print("    large input: the session's own settings", highlight=False)
 
 
+def _cdp() -> Cdp:
+    from cdp_spark.facade import Cdp
+
+    return Cdp(_config())
+
+
 @app.command()
 def stages() -> None:
-    """List the registered stages in run order with their dependencies."""
+    """List the registered stages with their groups (conf/pipelines.yaml) and dependencies."""
+    from cdp_spark.groups import group_stages
     from cdp_spark.pipeline import registered_stages
 
-    table = Table("group", "stage", "depends on", "description")
-    for st in sorted(registered_stages().values(), key=lambda s: s.group != "nightly"):
-        table.add_row(st.group, st.name, ", ".join(st.depends_on) or "-", st.description)
+    groups = group_stages(_config())
+    member = {n: [g for g, spec in groups.items() if n in spec.stages] for n in registered_stages()}
+    table = Table("groups", "stage", "depends on", "description")
+    for st in registered_stages().values():
+        table.add_row(
+            ", ".join(member[st.name]) or "-", st.name, ", ".join(st.depends_on) or "-", st.description
+        )
     console.print(table)
 
 
 @app.command()
+def plan(target: str = typer.Argument(..., help="A group of conf/pipelines.yaml, or one stage.")) -> None:
+    """Print the stages ``run TARGET`` would execute, in order, without starting Spark."""
+    from cdp_spark.groups import group_stages
+    from cdp_spark.pipeline import registered_stages
+
+    try:
+        cdp = _cdp()
+        names = cdp.plan(target)
+    except CdpSparkError as exc:
+        raise _fail(exc) from exc
+    stages_by_name = registered_stages()
+    spec = group_stages(cdp.config).get(target)
+    if spec is not None and spec.description:
+        console.print(f"{target}: {spec.description}", highlight=False)
+    for i, name in enumerate(names, 1):
+        deps = stages_by_name[name].depends_on
+        console.print(f"{i}. {name}" + (f"  (after {', '.join(deps)})" if deps else ""), highlight=False)
+    if not names:
+        console.print(f"{target} has no stages yet", highlight=False)
+    typer.echo(f"CDP_PLAN target={target} stages={','.join(names) or '-'}")
+
+
+@app.command()
 def run(
-    target: str = typer.Argument(..., help="A group ('nightly', 'maintenance') or one stage."),
+    target: str = typer.Argument(
+        ..., help="A group of conf/pipelines.yaml (nightly, maintenance, ...) or one stage."
+    ),
     run_date: str = typer.Option(..., "--date", "-d", help="Business date YYYY-MM-DD (always explicit)."),
     force: bool = typer.Option(False, "--force", help="Rerun stages that already succeeded for this date."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan without starting Spark."),
@@ -235,23 +274,18 @@ def run(
         False, "--full", help="Full rebuild instead of incremental where a stage supports it."
     ),
 ) -> None:
-    """Run a stage or the nightly pipeline for one date; resumes a failed date."""
-    from cdp_spark.pipeline import plan, run_pipeline
-
+    """Run a group or one stage for one date; resumes a failed date."""
     day = _parse_date(run_date)
     try:
-        stages_to_run = plan(target)
+        cdp = _cdp()
+        names = cdp.plan(target)
         if dry_run:
-            _config()
-            for i, st in enumerate(stages_to_run, 1):
-                console.print(
-                    f"{i}. {st.name}" + (f"  (after {', '.join(st.depends_on)})" if st.depends_on else "")
-                )
-            console.print(f"CDP_PLAN target={target} date={day.isoformat()} stages={len(stages_to_run)}")
+            for i, name in enumerate(names, 1):
+                console.print(f"{i}. {name}")
+            console.print(f"CDP_PLAN target={target} date={day.isoformat()} stages={len(names)}")
             return
-        config = _config()
-        config.require_conf_dir()
-        ctx = _context()
+        if not names:
+            raise CdpSparkError(f"{target} has no stages yet (conf/pipelines.yaml); nothing to run")
         with console.status(f"running {target} for {day}") as status:
 
             def on_event(name: str, event: str) -> None:
@@ -261,8 +295,7 @@ def run(
                     colour = {"succeeded": "green", "skipped": "cyan"}.get(event, "red")
                     console.print(f"[{colour}]{event:>9}[/] {name}")
 
-            outcome = run_pipeline(
-                ctx,
+            outcome = cdp.run(
                 target,
                 day,
                 force=force,
@@ -408,8 +441,7 @@ def demo(
 def table_history(name: str, limit: int = typer.Option(10, help="Most recent versions to show.")) -> None:
     """Versions of a table with operation and metrics."""
     try:
-        ctx = _context()
-        rows = ctx.store.history(name, limit=limit)
+        rows = _cdp().tables.history(name, limit=limit)
     except CdpSparkError as exc:
         raise _fail(exc) from exc
     table = Table("version", "timestamp", "operation", "details")
@@ -433,8 +465,7 @@ def table_show(
 ) -> None:
     """Print rows of a table (optionally as of a version)."""
     try:
-        ctx = _context()
-        df = ctx.store.read(name, version=version_)
+        df = _cdp().tables.read(name, version=version_)
     except CdpSparkError as exc:
         raise _fail(exc) from exc
     typer.echo(
@@ -550,11 +581,10 @@ def profile_show(
     events: int = typer.Option(15, help="How many of the latest events and orders to list."),
 ) -> None:
     """The Customer 360 view: golden record with provenance, identifiers, tags, lifecycle, latest events."""
-    from cdp_spark.profile.show import GOLDEN_GROUPS, customer_360
+    from cdp_spark.profile.show import GOLDEN_GROUPS
 
     try:
-        ctx = _context()
-        view = customer_360(ctx, ref, events=events)
+        view = _cdp().profiles.show(ref, events=events)
     except CdpSparkError as exc:
         raise _fail(exc) from exc
     prof = view["profile"] or {}
@@ -613,11 +643,8 @@ def identity_unlink(
     reason: str | None = typer.Option(None, help="Why (kept with the exclusion for audits)."),
 ) -> None:
     """Cut an identifier's links; the next identity run splits the person it joined, as a recorded split."""
-    from cdp_spark.identity.stage import unlink
-
     try:
-        ctx = _context()
-        matches = unlink(ctx, id_type, id_value, reason=reason)
+        matches = _cdp().identity.unlink(id_type, id_value, reason=reason)
     except CdpSparkError as exc:
         raise _fail(exc) from exc
     console.print(

@@ -10,13 +10,16 @@ import logging
 
 log = logging.getLogger(__name__)
 
-# Order does not matter: the runner orders stages by their declared dependencies.
+# Order does not matter: groups (conf/pipelines.yaml) order the stages, checked against their
+# declared dependencies.
 STAGE_MODULES: tuple[str, ...] = (
     "cdp_spark.ingest",
     "cdp_spark.cleanse.silver",
     "cdp_spark.identity.stage",
     "cdp_spark.profile.stage",
     "cdp_spark.tags.stage",
+    "cdp_spark.maintenance",
+    "cdp_spark.groups",  # conf/pipelines.yaml, checked against the stages above
 )
 
 for _module in STAGE_MODULES:
