@@ -125,9 +125,9 @@ class MergeRule(NamedTuple):
     drift apart.
 
     Why SQL text: a profile has four windows of two dozen measures, and building each rule from
-    ``pyspark.sql.functions`` costs a dozen Py4J round trips (measured: 37.9k round trips, 3 s
-    of driver time, to build one merge of stored and new profiles); a SQL string is parsed in
-    the JVM in one.
+    ``pyspark.sql.functions`` costs a dozen Py4J round trips (tens of thousands and seconds of
+    driver time for one merge of stored and new profiles); a SQL string is parsed in the JVM
+    in one.
     """
 
     rows: Callable[[str], str]  #: over the rows of a ``groupBy`` (argument: a SQL expression)
