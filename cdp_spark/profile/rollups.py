@@ -219,19 +219,6 @@ def merge_measures_sql(keep: str | None = None, exclude: Sequence[str] = ()) -> 
     return out
 
 
-def counts_of(values: Column) -> Column:
-    """``map<value, occurrences>`` of an array (nulls left out)."""
-    present = F.filter(values, lambda v: v.isNotNull())
-    return F.map_from_entries(
-        F.transform(
-            F.array_distinct(present),
-            lambda k: F.struct(
-                k.alias("key"), F.size(F.filter(present, lambda v: v == k)).cast("bigint").alias("value")
-            ),
-        )
-    )
-
-
 def sessions(times: Column, gap_minutes: int) -> Column:
     """Sessions in a sorted array of timestamps: a new one starts after ``gap_minutes`` idle."""
     start = F.struct(F.lit(None).cast("timestamp").alias("prev"), F.lit(0).cast("bigint").alias("n"))

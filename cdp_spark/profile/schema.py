@@ -41,7 +41,6 @@ ROLLUPS = "gold.daily_rollups"
 CANDIDATES = "gold.attribute_candidates"
 PROFILES = "gold.profiles"
 LIFECYCLE_CHANGES = "gold.lifecycle_changes"
-RECORD_PERSONS = "gold.record_persons"
 
 MONEY = DecimalType(18, 2)
 _S, _L, _I, _T, _D, _B, _F = (
@@ -136,17 +135,6 @@ CANDIDATE_SCHEMA = StructType(
         _f("last_seen", _T, False),
         _f("last_record_id", _S, False),  # provenance: the latest record carrying the value
         _f(EVENT_MONTH, _D, False),
-    ]
-)
-
-#: ``gold.record_persons``: which person each resolved silver record belongs to (as of the run).
-RECORD_PERSONS_SCHEMA = StructType(
-    [
-        _f("record_id", _S, False),
-        _f("table", _S, False),
-        _f("event_date", _D, False),
-        _f(ANCHOR_TYPE, _S, False),
-        _f(ANCHOR_VALUE, _S, False),
     ]
 )
 
