@@ -696,7 +696,10 @@ def bench_gold_cmd(
 ) -> None:
     """Full profile + tags build vs the incremental nightly of one new day (ratio, same process).
 
-    The default session (4g driver, 8 shuffle partitions) is sized for the demo. The issue's scale (--persons 1000000 --days 45 --activity 0.1 --catch-up) takes about 1.5 h on 2 cores and 20 GB of workspace, with CDP_SPARK__SPARK__DRIVER_MEMORY=16g and CDP_SPARK__SPARK__SHUFFLE_PARTITIONS=32.
+    The default session (4g driver, 8 shuffle partitions) is sized for the demo. The issue's scale
+    (--persons 1000000 --days 45 --activity 0.1 --catch-up) needs about 20 GB of workspace and
+    CDP_SPARK__SPARK__DRIVER_MEMORY=16g CDP_SPARK__SPARK__SHUFFLE_PARTITIONS=32; timings of
+    such runs are in docs/benchmarks.md.
     """
     from cdp_spark.profile.bench import bench_gold
 

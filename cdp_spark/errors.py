@@ -52,7 +52,3 @@ class ConcurrentRunError(CdpSparkError):
     """Another run holds the lock for the same pipeline and date."""
 
     exit_code = 5
-
-
-class StageFailedError(CdpSparkError):
-    """One or more pipeline stages failed; details are in ops.runs."""

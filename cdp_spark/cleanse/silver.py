@@ -456,8 +456,7 @@ def _publish_rejected(
 #: Sources prepared at once. Preparing a source only reads (bronze, the current silver keys)
 #: and materialises its classified batch, so sources are independent; on small batches a
 #: source is a chain of short Spark jobs with driver-side gaps between them, which other
-#: sources' jobs fill (measured on a 40-person nightly: cleanse 35-39 s -> 25-28 s on 2
-#: cores). Publishing stays sequential: merges side by side gained nothing there.
+#: sources' jobs fill. Publishing stays sequential: merges side by side gained nothing.
 PREPARE_PARALLELISM = 4
 
 

@@ -60,8 +60,8 @@ SESSION_CONF = {
     "spark.sql.files.maxRecordsPerFile": "0",
 }
 # Small runs (tests, demos) evaluate expressions interpreted: compiling the generators'
-# many distinct projections costs more CPU than evaluating a few hundred thousand rows
-# (measured 16 vs 6 CPU-seconds for 500 persons x 3 days). Big runs compile.
+# many distinct projections costs more CPU than evaluating a few hundred thousand rows.
+# Big runs compile.
 # The cached batch is not compressed either (mostly long, unique strings: compressing
 # cost more CPU than it saved); big runs keep compression to stay within the heap.
 SMALL_RUN_CONF = {

@@ -85,9 +85,9 @@ def product_catalogue(order_lines: DataFrame | None) -> DataFrame | None:
 
     Product views carry only a sku; categories come from what was sold. A DataFrame, not a
     dict on the driver: a retailer's catalogue holds 10^4-10^6 skus, and as a literal map in
-    the plan it cost 11 s to build and 13 s to run over 1,000 profiles at 20k skus (measured
-    2026-12-04; map lookups are linear in the map's size, and the plan grows with it). Joined
-    instead (:func:`with_viewed_categories`), its cost grows with the views, not with views x skus.
+    the plan it is slow to build and slow to run (map lookups are linear in the map's size,
+    and the plan grows with it). Joined instead (:func:`with_viewed_categories`), its cost
+    grows with the views, not with views x skus.
     """
     if order_lines is None:
         return None
@@ -249,8 +249,8 @@ def behaviour(rollups: DataFrame, anchors: DataFrame, as_of: date, config: Profi
             F.expr(f"CAST({_struct_sql(fields)} AS {_WINDOW_TYPE}) AS {config.window_column(days)}")
         )
     # Active days as one set per person, counted per window afterwards: a distinct count per
-    # window would make Spark expand every rollup row once per distinct expression (measured:
-    # 131 s instead of 20 s for 620k rollup rows with four windows).
+    # window would make Spark expand every rollup row once per distinct expression (an
+    # Expand of every row per window: several times slower).
     agg = keyed.groupBy("person_id").agg(
         F.min("first_seen").alias("first_seen"),
         F.max("last_seen").alias("last_seen"),

@@ -120,12 +120,10 @@ NOT_FINGERPRINTED: frozenset[str] = frozenset({"merge_new_rows"})
 
 
 #: ``auto`` merges only where the history is at least this deep, in rollup rows per person
-#: (table rows over persons, both counted from file metadata). Fitted on four nights measured
-#: both ways (2026-12-04, the same snapshot each way, 0 persons differing): with 3.4 rows per
-#: person (30-day histories: 30k persons, 100k persons) aggregating the candidates again was
-#: faster (aggregate_and_finalise 14.0 against 18.2 s; 23.6 against 29.1 s), with 6.7
-#: (20k x 120 days) and 9.8 (10k x 365) merging was (15.1 against 17.4 s; 0.748 against
-#: 0.797 as ratios). Where between 3.4 and 6.7 the two cost the same is not measured.
+#: (table rows over persons, both counted from file metadata). Fitted on nights run both ways
+#: from the same snapshot (same profiles either way): with about 3 rows per person (30-day
+#: histories) aggregating the candidates again was faster, with about 7 (120 days) and 10
+#: (365 days) merging was. Where between those two the break-even lies is not known.
 MERGE_MIN_ROWS_PER_PERSON = 5.0
 
 
@@ -133,8 +131,8 @@ def merge_possible(mode: str, rows_per_person: float | None) -> bool:
     """Whether :func:`merge_pays` can say yes for some counts: not under ``again``, nor under
     ``auto`` with a history shallower than :data:`MERGE_MIN_ROWS_PER_PERSON`. A night that
     knows this first spares the passes that tell merge candidates from the other persons
-    (new identifiers without history, appended keys, departed rows), which at 1M persons
-    cost about 15 s, and aggregates them again with the rest."""
+    (new identifiers without history, appended keys, departed rows), and aggregates them
+    again with the rest."""
     if mode == "again":
         return False
     if mode == "merge" or rows_per_person is None:
@@ -152,8 +150,8 @@ def merge_pays(mode: str, candidates: int, again: int, rows_per_person: float | 
     costs their rows of history. With a shallow history (``rows_per_person`` below
     :data:`MERGE_MIN_ROWS_PER_PERSON`) aggregating again is the cheaper way however many
     candidates there are. With a deep one, merging wins when the candidates are at least as
-    many as the persons aggregated anyway; measured at 30k persons x 30 days before the
-    depth was weighed: merging 634 persons took 6.5 s, re-aggregating 17.1k persons 12.4 s.
+    many as the persons aggregated anyway (below that, the merge's fixed passes cost more
+    than aggregating the few candidates along with the others).
     ``rows_per_person`` None: not known, the counts alone decide.
     """
     if mode == "merge":
@@ -261,8 +259,7 @@ def touched_keys(
         if old is not None:
             # The written rows are read twice below (to pick the replaced versions, then with
             # them): computed once. Updates rewrite whole day files, so this read is of every
-            # file a merge added (contacts at 200k persons: 1,074 rows in 814 files); measured
-            # on that night, median of 6 runs of the step each way: 12.7 s -> 11.7 s.
+            # file a merge added (for contacts, a few rows in each of hundreds of files).
             rows = rows.localCheckpoint()
         both = rows.withColumn(WRITTEN, F.lit(True))
         if old is not None:

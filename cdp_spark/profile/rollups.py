@@ -126,9 +126,9 @@ class MergeRule(NamedTuple):
     drift apart.
 
     Why SQL text: a profile has four windows of two dozen measures, and building each rule from
-    ``pyspark.sql.functions`` costs a dozen Py4J round trips (measured: 37.9k round trips, 3 s
-    of driver time, to build one merge of stored and new profiles); a SQL string is parsed in
-    the JVM in one.
+    ``pyspark.sql.functions`` costs a dozen Py4J round trips (tens of thousands and seconds of
+    driver time for one merge of stored and new profiles); a SQL string is parsed in the JVM
+    in one.
     """
 
     rows: Callable[[str], str]  #: over the rows of a ``groupBy`` (argument: a SQL expression)
@@ -218,19 +218,6 @@ def merge_measures_sql(keep: str | None = None, exclude: Sequence[str] = ()) -> 
             rows = col if keep is None else f"CASE WHEN {keep} THEN {col} END"
             out.append((field.name, merge_rule(field).rows(rows)))
     return out
-
-
-def counts_of(values: Column) -> Column:
-    """``map<value, occurrences>`` of an array (nulls left out)."""
-    present = F.filter(values, lambda v: v.isNotNull())
-    return F.map_from_entries(
-        F.transform(
-            F.array_distinct(present),
-            lambda k: F.struct(
-                k.alias("key"), F.size(F.filter(present, lambda v: v == k)).cast("bigint").alias("value")
-            ),
-        )
-    )
 
 
 def sessions(times: Column, gap_minutes: int) -> Column:

@@ -325,9 +325,8 @@ def run_profile(ctx: CdpContext, rc: RunContext) -> StageResult:
         metrics["unresolved_anchors"] = unresolved_anchors(rolled, identity_map, rc.run_date)
     laps.lap("unresolved_anchors")
     # The finalised rows are computed once, by the write; what else needs them (stage changes,
-    # counts) reads the committed version back: two columns of Parquet. They were checkpointed
-    # for those readers before, every row held in memory first: finalising and writing 401k
-    # profiles took 14.4-14.6 s that way against 13.0 s now (warm process, two runs each).
+    # counts) reads the committed version back: two columns of Parquet. Checkpointing them
+    # for those readers instead holds every row in memory first, and was slower.
     out = store.write(PROFILES, profiles, mode="overwrite", txn=rc.txn(PROFILES))
     result.wrote(PROFILES, None if out.skipped else out.version)
     profiles = store.read(PROFILES, version=out.version)
@@ -448,8 +447,8 @@ def _touched_days(ctx: CdpContext, visible: dict[str, DataFrame], after: date, u
     every data file's statistics hold its ``_run_date`` range, so a file whose range meets the
     interval marks its partition (a superset of the scan's answer, never fewer days: an extra
     day is rolled up again and compares equal). Reading the log takes milliseconds; the scan
-    it replaces read every silver file (9.6 s at 100k persons). Tables without statistics, or
-    on a store that cannot read them, are scanned.
+    it replaces read every silver file. Tables without statistics, or on a store that cannot
+    read them, are scanned.
     """
     since = (F.col("_run_date") > F.lit(after)) & (F.col("_run_date") <= F.lit(upto))
     out: set[date] = set()
@@ -793,8 +792,8 @@ def _incremental(
 #: Person sets up to this many rows are broadcast to the joins that pick their rows. Their
 #: checkpoints carry the size estimate of the plan that computed them (far above Spark's
 #: broadcast threshold), so without the hint the planner shuffles the other side, the whole
-#: previous snapshot, before AQE sees the real size: 2 x 195 MiB of profile rows for 6k
-#: persons out of 66k in the night at 10k x 365 days. A million ids are ~60 MB.
+#: previous snapshot, before AQE sees the real size (twice, for a few percent of its
+#: persons). A million ids are ~60 MB.
 BROADCAST_PERSONS = 1_000_000
 
 
