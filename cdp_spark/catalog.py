@@ -43,6 +43,7 @@ OPS_TABLES = "ops.*"
 #: Stage names that own tables without being a stage of their own.
 RUNNER = "runner"
 BENCH = "bench"
+UNLINK = "identity unlink"  # the command, not the stage, records exclusions
 
 
 @dataclass(frozen=True)
@@ -258,7 +259,7 @@ GOLD_IDENTITY_REPORT = _spec(
 )
 OPS_IDENTITY_EXCLUSIONS = _spec(
     "ops.identity_exclusions",
-    "identity",
+    UNLINK,
     "identifiers cut by `cdp-spark identity unlink`",
     f"{_IDENTITY}:EXCLUSIONS_SCHEMA",
     keys=("id_type", "id_value"),

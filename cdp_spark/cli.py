@@ -299,7 +299,7 @@ def run(
                 target,
                 day,
                 force=force,
-                options={"accept_merges": accept_merges, "full": full},
+                options={k: True for k, on in (("accept_merges", accept_merges), ("full", full)) if on},
                 on_event=on_event,
             )
     except CdpSparkError as exc:

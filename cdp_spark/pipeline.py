@@ -26,7 +26,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from cdp_spark import catalog
 from cdp_spark.cost import StageCost, job_group, metered
@@ -48,6 +50,17 @@ NIGHTLY = "nightly"
 Status = Literal["succeeded", "failed", "blocked", "skipped"]
 
 
+class StageOptions(BaseModel):
+    """A stage's options (``cdp-spark run --full``, ``Cdp.run(options=...)``): a stage declares a
+    subclass, the runner validates what it is given, and an option no planned stage takes is
+    an error instead of being ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+_O = TypeVar("_O", bound=StageOptions)
+
+
 @dataclass(frozen=True)
 class RunContext:
     """What a stage knows about the run it is part of."""
@@ -57,7 +70,15 @@ class RunContext:
     stage: str
     generation: int
     force: bool = False
-    options: Mapping[str, Any] = field(default_factory=dict)
+    options: StageOptions = field(default_factory=StageOptions)
+
+    def options_as(self, model: type[_O]) -> _O:
+        """The validated options, typed as the stage's model."""
+        if not isinstance(self.options, model):
+            raise CdpSparkError(
+                f"stage {self.stage}: options are {type(self.options).__name__}, not {model.__name__}"
+            )
+        return self.options
 
     def txn(self, table: str) -> Txn:
         """Idempotency token for one table written by this stage on this date."""
@@ -95,6 +116,7 @@ class Stage:
     group: str = NIGHTLY
     reads: tuple[str, ...] = ()
     writes: tuple[str, ...] = ()
+    options: type[StageOptions] = StageOptions
 
 
 _STAGES: dict[str, Stage] = {}
@@ -108,6 +130,7 @@ def stage(
     group: str = NIGHTLY,
     reads: Sequence[str] = (),
     writes: Sequence[str] = (),
+    options: type[StageOptions] = StageOptions,
 ) -> Callable[[StageFn], StageFn]:
     """Register a stage function under ``name`` in pipeline ``group`` (decorator)."""
 
@@ -121,6 +144,7 @@ def stage(
             group=group,
             reads=tuple(reads),
             writes=tuple(writes),
+            options=options,
         )
         return fn
 
@@ -379,6 +403,7 @@ def run_pipeline(
     from cdp_spark.sizing import applied, choose
 
     stages = plan(target, ctx.config)
+    per_stage = stage_options(stages, options or {})
     run_id = new_run_id(run_date)
     notify = on_event or (lambda _stage, _event: None)
     runlog = _RunLog(ctx)
@@ -413,7 +438,7 @@ def run_pipeline(
                     outcome = StageOutcome(st.name, "skipped")
                 else:
                     notify(st.name, "started")
-                    outcome = run.execute(st, force=force, options=options or {})
+                    outcome = run.execute(st, force=force, options=per_stage[st.name])
                 if outcome.status in ("failed", "blocked"):
                     failed.add(st.name)
                 outcomes.append(outcome)
@@ -421,6 +446,30 @@ def run_pipeline(
     return PipelineOutcome(
         run_id=run_id, target=target, run_date=run_date, generation=generation, stages=outcomes
     )
+
+
+def stage_options(stages: Sequence[Stage], given: Mapping[str, Any]) -> dict[str, StageOptions]:
+    """Each stage's validated options from one set; an option no stage takes is an error."""
+    taken = {name for st in stages for name in st.options.model_fields}
+    unknown = sorted(set(given) - taken)
+    if unknown:
+        offers = "; ".join(
+            f"{st.name}: {', '.join(st.options.model_fields)}" for st in stages if st.options.model_fields
+        )
+        raise CdpSparkError(
+            f"option(s) {', '.join(unknown)} not taken by any stage planned ({', '.join(s.name for s in stages)}); "
+            f"options by stage: {offers or 'none'}"
+        )
+    out: dict[str, StageOptions] = {}
+    for st in stages:
+        mine = {k: v for k, v in given.items() if k in st.options.model_fields}
+        try:
+            out[st.name] = st.options.model_validate(mine)
+        except ValidationError as exc:
+            raise CdpSparkError(
+                f"stage {st.name}: invalid options: {exc.errors()[0]['msg']} ({mine})"
+            ) from None
+    return out
 
 
 def landing_subdir(ctx: CdpContext) -> str:
@@ -441,9 +490,9 @@ class _Run:
     generation: int
     sizing: Sizing
 
-    def execute(self, st: Stage, *, force: bool, options: Mapping[str, Any]) -> StageOutcome:
+    def execute(self, st: Stage, *, force: bool, options: StageOptions) -> StageOutcome:
         """Run one stage under its own job group and meter; a failure is an outcome, not a raise."""
-        rc = RunContext(self.run_id, self.run_date, st.name, self.generation, force, dict(options))
+        rc = RunContext(self.run_id, self.run_date, st.name, self.generation, force, options)
         started = time.time()
         group = job_group(self.run_id, st.name)
         recording = RecordingStore(self.ctx.store)

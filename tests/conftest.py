@@ -7,7 +7,11 @@ execution off for tiny data, UTC, loopback driver host, scratch dirs in a temp f
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -91,3 +95,56 @@ def ctx(spark, runtime_info, config):  # type: ignore[no-untyped-def]
     from cdp_spark.context import CdpContext
 
     return CdpContext.attach(config, spark, runtime_info)
+
+
+# ------------------------------------------------------------------ one demo for the session
+
+DEMO_PERSONS, DEMO_DAYS, DEMO_SEED = 50, 2, 7
+DEMO_DATES = ("2026-01-01", "2026-01-02")
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    """``cdp-spark demo`` run once in a subprocess: its output and the workspace it left."""
+
+    workspace: Path
+    proc: subprocess.CompletedProcess[str]
+    seconds: float
+
+    @property
+    def lines(self) -> list[str]:
+        return self.proc.stdout.splitlines()
+
+    def line(self, prefix: str) -> str:
+        found = [line for line in self.lines if line.startswith(prefix)]
+        assert len(found) == 1, f"expected one stdout line starting with {prefix!r}, got {found}"
+        return found[0]
+
+
+def cli_command() -> list[str]:
+    """The installed entry point next to this interpreter, else the module."""
+    entry = Path(sys.executable).with_name("cdp-spark")
+    return [str(entry)] if entry.exists() else [sys.executable, "-m", "cdp_spark.cli"]
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
+    """The smallest demo that exercises every summary line (see tests/test_demo.py), shared by
+    the demo, catalogue and README tests; they read its workspace and never write to it."""
+    ws = tmp_path_factory.mktemp("demo") / "ws"
+    args = ["--workspace", str(ws), "demo", "--persons", str(DEMO_PERSONS), "--days", str(DEMO_DAYS)]
+    args += ["--seed", str(DEMO_SEED), "--start-date", DEMO_DATES[0]]
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [*cli_command(), *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYSPARK_PYTHON": sys.executable},
+        timeout=1700,
+    )
+    seconds = time.perf_counter() - t0
+    print(f"cdp-spark demo --persons {DEMO_PERSONS} --days {DEMO_DAYS} took {seconds:.1f} s")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    return DemoRun(ws, proc, seconds)

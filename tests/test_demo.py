@@ -11,26 +11,19 @@ be printed; at 50 persons exactly one app line of 2026-01-02 has a wrong type.
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
-import time
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from conftest import DEMO_DATES as DATES
+from conftest import DEMO_DAYS as DAYS
+from conftest import REPO, DemoRun
 
 from cdp_spark.datagen import story
 
-REPO = Path(__file__).resolve().parents[1]
-PERSONS = 50
-DAYS = 2
-SEED = 7
-DATES = ("2026-01-01", "2026-01-02")
 NIGHTLY_STAGES = ("ingest", "cleanse", "identity", "profile", "tags")
 LAYERS = ("bronze", "silver", "gold", "ops")
 SOURCES = tuple(yaml.safe_load((REPO / "conf" / "sources.yaml").read_text())["sources"])
@@ -67,47 +60,6 @@ TABLES_MAYBE_EMPTY = ("bronze.support", "silver.rejected", "silver.tickets")
 COST_COLUMNS = ("spark_jobs", "spark_stages", "spark_tasks", "delta_commits", "sizing", "input_bytes")
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
-
-
-@dataclass(frozen=True)
-class DemoRun:
-    workspace: Path
-    proc: subprocess.CompletedProcess[str]
-    seconds: float
-
-    @property
-    def lines(self) -> list[str]:
-        return self.proc.stdout.splitlines()
-
-    def line(self, prefix: str) -> str:
-        found = [line for line in self.lines if line.startswith(prefix)]
-        assert len(found) == 1, f"expected one stdout line starting with {prefix!r}, got {found}"
-        return found[0]
-
-
-def _command() -> list[str]:
-    """The installed entry point next to this interpreter, else the module."""
-    entry = Path(sys.executable).with_name("cdp-spark")
-    return [str(entry)] if entry.exists() else [sys.executable, "-m", "cdp_spark.cli"]
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
-    ws = tmp_path_factory.mktemp("demo") / "ws"
-    args = ["--workspace", str(ws), "demo", "--persons", str(PERSONS), "--days", str(DAYS)]
-    args += ["--seed", str(SEED), "--start-date", DATES[0]]
-    t0 = time.perf_counter()
-    proc = subprocess.run(
-        [*_command(), *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYSPARK_PYTHON": sys.executable},
-        timeout=1700,
-    )
-    seconds = time.perf_counter() - t0
-    print(f"cdp-spark demo --persons {PERSONS} --days {DAYS} took {seconds:.1f} s")
-    return DemoRun(ws, proc, seconds)
 
 
 def _path(ws: Path, name: str) -> Path:

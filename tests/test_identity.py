@@ -32,6 +32,7 @@ from cdp_spark.identity.stage import (
     CHANGES_TABLE,
     MAP_TABLE,
     REPORT_TABLE,
+    IdentityOptions,
     PreviousState,
     Resolution,
     resolve_identities,
@@ -406,7 +407,7 @@ def run(ctx: Any, day: date, generation: int = 1, **options: bool) -> Any:
         run_date=day,
         stage="identity",
         generation=generation,
-        options=options,
+        options=IdentityOptions(**options),
     )
     return run_identity(ctx, rc)
 

@@ -261,9 +261,15 @@ def _order_line(rid: str, day: date, sku: str, category: str, run: date | None =
 
 
 def _run(ctx, day: date, gen: int = 1, **options: Any):  # type: ignore[no-untyped-def]
-    from cdp_spark.profile.stage import run_profile
+    from cdp_spark.profile.stage import ProfileOptions, run_profile
 
-    rc = RunContext(run_id=f"t-{day}-{gen}", run_date=day, stage="profile", generation=gen, options=options)
+    rc = RunContext(
+        run_id=f"t-{day}-{gen}",
+        run_date=day,
+        stage="profile",
+        generation=gen,
+        options=ProfileOptions(**options),
+    )
     return run_profile(ctx, rc)
 
 
@@ -790,7 +796,7 @@ def test_touched_keys_roll_up_only_where_a_record_contributes_another_partial(sp
 
 
 def test_a_night_rewrites_only_the_months_whose_rolled_up_rows_changed(ctx) -> None:  # type: ignore[no-untyped-def]
-    from cdp_spark.profile.stage import _replace_rows
+    from cdp_spark.profile.stage import ProfileOptions, _replace_rows
 
     spark, store = ctx.spark, ctx.store
     jan, feb, mar = date(2025, 1, 10), date(2025, 2, 3), date(2025, 3, 5)
@@ -804,7 +810,12 @@ def test_a_night_rewrites_only_the_months_whose_rolled_up_rows_changed(ctx) -> N
     rows = spark.createDataFrame([_rollup("a", jan, events=1), _rollup("a", mar, events=5), _rollup("c", mar, events=3)],
                                  ROLLUP_SCHEMA)  # fmt: skip
     rows = rows.select(*reversed(rows.columns))
-    rc = lambda gen: RunContext(run_id=f"m-{gen}", run_date=mar, stage="profile", generation=gen, options={})  # noqa: E731
+
+    def rc(gen: int) -> RunContext:
+        return RunContext(
+            run_id=f"m-{gen}", run_date=mar, stage="profile", generation=gen, options=ProfileOptions()
+        )
+
     # Given the snapshot's date, the comparison is returned too (rule 1 of the night reuses it):
     # a key with a row before is changed, a key after that date without one is appended.
     out, months, diff = _replace_rows(ctx, ROLLUPS, rows, [jan, mar], keys, rc(1), as_of=date(2025, 2, 28))

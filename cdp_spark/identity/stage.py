@@ -81,7 +81,7 @@ from cdp_spark.identity.stable_ids import (
     check_person_id_collisions,
 )
 from cdp_spark.observe import metrics as observed
-from cdp_spark.pipeline import RunContext, StageResult, stage
+from cdp_spark.pipeline import RunContext, StageOptions, StageResult, stage
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -526,18 +526,26 @@ def _load_previous(
     return PreviousState(prev_map, prev_edges), None
 
 
+class IdentityOptions(StageOptions):
+    """``full``: resolve every record again; ``accept_merges``: publish merges the gate stopped."""
+
+    full: bool = False
+    accept_merges: bool = False
+
+
 @stage(
     "identity",
+    options=IdentityOptions,
     depends_on=["cleanse"],
     description="silver identifiers → guarded graph → stable person ids (gold.identity_map, identity_changes)",
     reads=[*SILVER_SOURCES, MAP_TABLE, EDGES_TABLE, EXCLUSIONS_TABLE, RUNS_TABLE],
     writes=[IDENTIFIERS_TABLE, EDGES_TABLE, MAP_TABLE, CHANGES_TABLE, REPORT_TABLE, RUNS_TABLE],
 )
 def run_identity(ctx: CdpContext, rc: RunContext) -> StageResult:
-    """Resolve identities for the run date; options ``full`` and ``accept_merges`` come from the CLI."""
+    """Resolve identities for the run date (see :class:`IdentityOptions`)."""
     config = identity_config(ctx.config)
-    full = bool(rc.options.get("full", False))
-    accept = bool(rc.options.get("accept_merges", False))
+    options = rc.options_as(IdentityOptions)
+    full, accept = options.full, options.accept_merges
     store = ctx.store
     previous, recorded = _load_previous(ctx, rc)
     engine = choose_engine(ctx.spark, ctx.config.settings.runtime.connected_components)

@@ -56,7 +56,7 @@ def bench_gold(
     from cdp_spark.config import Config
     from cdp_spark.context import CdpContext
     from cdp_spark.datagen import DatagenSettings, generate
-    from cdp_spark.profile.stage import run_profile
+    from cdp_spark.profile.stage import ProfileOptions, run_profile
     from cdp_spark.tags.stage import run_tags
 
     if days < 2:
@@ -96,7 +96,7 @@ def bench_gold(
 
     def timed(generation: int, full: bool) -> dict[str, Any]:
         rc = RunContext(run_id=f"bench-gold-{generation}", run_date=last, stage="profile", generation=generation,
-                        options={"full": full})  # fmt: skip
+                        options=ProfileOptions(full=full))  # fmt: skip
         t = time.perf_counter()
         prof = run_profile(bench_ctx, rc)
         profile_s = time.perf_counter() - t

@@ -24,7 +24,7 @@ from cdp_spark import catalog
 from cdp_spark.errors import CdpSparkError
 from cdp_spark.identity.config import identity_config
 from cdp_spark.observe import metrics as observed
-from cdp_spark.pipeline import RunContext, StageResult, stage
+from cdp_spark.pipeline import RunContext, StageOptions, StageResult, stage
 from cdp_spark.profile.build import (
     aggregate_profiles,
     aggregated_columns,
@@ -186,8 +186,15 @@ def profiles_as_of(ctx: CdpContext, as_of: date, config: ProfileConfig | None = 
     )
 
 
+class ProfileOptions(StageOptions):
+    """``full``: roll every silver day up again instead of building incrementally."""
+
+    full: bool = False
+
+
 @stage(
     "profile",
+    options=ProfileOptions,
     depends_on=["identity"],
     description="silver + identity map → daily rollups → gold.profiles (golden record, behaviour, RFM, lifecycle)",
     reads=[
@@ -216,7 +223,7 @@ def run_profile(ctx: CdpContext, rc: RunContext) -> StageResult:
     before = versions_before(ctx, rc, [PROFILES])
     previous = read_before(ctx, PROFILES, before[PROFILES])
     fingerprint = config_fingerprint(pcfg, icfg)
-    if rc.options.get("full", False):
+    if rc.options_as(ProfileOptions).full:
         base: Base | str = "full run requested"
     elif not store.exists(ROLLUPS):
         base = "no rollups yet"
