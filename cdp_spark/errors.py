@@ -30,6 +30,11 @@ class RuntimeUnavailableError(CdpSparkError):
     exit_code = 3
 
 
+class WorkspaceNotLocalError(RuntimeUnavailableError):
+    """The workspace is a URI (``s3://``, ``abfss://``, ``dbfs:/`` ...) and what was asked needs a
+    local folder: the embedded runtime, or a command that uses the local file system."""
+
+
 class SchemaContractError(CdpSparkError):
     """Data does not match a table's schema and the change is not an allowed evolution."""
 
