@@ -37,6 +37,8 @@ class CdpContext:
     def attach(cls, config: Config, spark: SparkSession, runtime: RuntimeInfo) -> CdpContext:
         """Use an existing session (notebooks, tests) with this config's workspace."""
         workspace = Workspace.at(config.settings.workspace)
-        workspace.root.mkdir(parents=True, exist_ok=True)
+        # The store first: the embedded one refuses a URI workspace before anything is created.
         store = open_store(spark, workspace, config.settings.storage, runtime.kind)
+        if workspace.is_local:
+            workspace.root.mkdir(parents=True, exist_ok=True)
         return cls(config=config, spark=spark, runtime=runtime, store=store, workspace=workspace)

@@ -450,6 +450,13 @@ def build_session(settings: Settings) -> tuple[SparkSession, RuntimeInfo]:
     """
     from pyspark.sql import SparkSession
 
+    from cdp_spark.workspace import Workspace
+
+    workspace = Workspace.at(settings.workspace)
+    if settings.runtime.mode == "embedded":
+        from cdp_spark.storage.embedded import check_workspace
+
+        check_workspace(workspace)  # an s3:// workspace fails here, before a JVM starts
     java: JavaInstall | None = None
     if not _inside_spark_submit() and SparkSession.getActiveSession() is None:
         java = find_java()
@@ -457,8 +464,6 @@ def build_session(settings: Settings) -> tuple[SparkSession, RuntimeInfo]:
         # Python workers (Arrow UDFs in bronze) must run this interpreter, which has our
         # dependencies; Spark's default is whatever ``python3`` is first on PATH.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    workspace = Path(settings.workspace)
-    local_workspace = "://" not in settings.workspace
     builder = SparkSession.builder.appName(settings.spark.app_name)
     if not _inside_spark_submit():
         builder = builder.master(settings.spark.master)
@@ -470,10 +475,10 @@ def build_session(settings: Settings) -> tuple[SparkSession, RuntimeInfo]:
             "spark.driver.host": "127.0.0.1",
             "spark.driver.bindAddress": "127.0.0.1",
         }
-        if local_workspace:
-            conf["spark.sql.warehouse.dir"] = str((workspace / "spark-warehouse").resolve())
+        if workspace.is_local:
+            conf["spark.sql.warehouse.dir"] = str(workspace.root / "spark-warehouse")
             conf["spark.driver.extraJavaOptions"] = (
-                f"-Dderby.system.home={(workspace / 'derby').resolve()} -Dio.netty.tryReflectionSetAccessible=true"
+                f"-Dderby.system.home={workspace.root / 'derby'} -Dio.netty.tryReflectionSetAccessible=true"
             )
         for key, value in conf.items():
             builder = builder.config(key, value)
@@ -485,12 +490,12 @@ def build_session(settings: Settings) -> tuple[SparkSession, RuntimeInfo]:
     spark = builder.getOrCreate()
     if not _inside_spark_submit():
         spark.sparkContext.setLogLevel(settings.spark.log_level)
-    if local_workspace:
-        (workspace / "checkpoints").mkdir(parents=True, exist_ok=True)
-        spark.sparkContext.setCheckpointDir(str((workspace / "checkpoints").resolve()))
+    if workspace.is_local:
+        workspace.checkpoints.mkdir(parents=True, exist_ok=True)
+        spark.sparkContext.setCheckpointDir(str(workspace.checkpoints))
 
     kind, reason, has_gf = decide_runtime(spark, settings.runtime.mode)
-    if kind == "embedded" and local_workspace and SERIAL_LISTING_KEY not in settings.spark.conf:
+    if kind == "embedded" and workspace.is_local and SERIAL_LISTING_KEY not in settings.spark.conf:
         # The embedded store hands Spark every data file of a table by path. Past 32 paths
         # Spark lists them with a job of one task per path, which on local disks costs far
         # more than it saves (a silver table of thousands of day partitions opened an order

@@ -64,8 +64,10 @@ class DeltaSparkStore:
         self.commits = CommitCounter()
 
     def location(self, name: str) -> str:
-        layer, _, table = check_table_name(name).partition(".")
-        return f"{self.workspace.root.as_posix().rstrip('/')}/lake/{layer}/{table}"
+        """``<workspace>/lake/<layer>/<table>`` as Spark and delta-spark take it: ``s3://b/cdp/lake/...``
+        stays that URI, a local workspace gives an absolute path (which Spark resolves against
+        the cluster's default file system, as it would any path)."""
+        return self.workspace.table_uri(check_table_name(name))
 
     def _dt(self, name: str) -> Any:
         if not self.exists(name):

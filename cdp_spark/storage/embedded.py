@@ -40,7 +40,12 @@ from urllib.parse import quote, unquote
 import pyarrow.parquet as pq
 
 from cdp_spark.config import StorageSettings
-from cdp_spark.errors import SchemaContractError, TableConflictError, TableNotFoundError
+from cdp_spark.errors import (
+    SchemaContractError,
+    TableConflictError,
+    TableNotFoundError,
+    WorkspaceNotLocalError,
+)
 from cdp_spark.observe import metrics as observed_metrics
 from cdp_spark.storage.base import (
     CommitCounter,
@@ -107,12 +112,31 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def check_workspace(workspace: Workspace) -> None:
+    """Refuse a workspace this runtime cannot write, before anything touches it.
+
+    The write protocol moves Spark's staged files into the table with local renames and reads
+    Parquet footers from local disk, so a workspace must be a local folder (or a ``file:`` URI);
+    object stores are the cluster runtime's.
+    """
+    if workspace.is_local:
+        return
+    raise WorkspaceNotLocalError(
+        f"the embedded runtime cannot use workspace {workspace.root_uri}: it handles local folders and "
+        f"file: URIs only (it moves staged files with local renames), not {workspace.scheme}: URIs. "
+        "Fix: for an object-store workspace use the cluster runtime (runtime.mode: cluster in the "
+        "config, or CDP_SPARK__RUNTIME__MODE=cluster, with the delta-spark jars on the Spark classpath), "
+        "or set `workspace` (--workspace, CDP_SPARK_WORKSPACE or CDP_SPARK__WORKSPACE) to a local folder."
+    )
+
+
 class EmbeddedDeltaStore:
     """TableStore for the embedded runtime (see module docstring)."""
 
     kind = "embedded"
 
     def __init__(self, spark: SparkSession, workspace: Workspace, settings: StorageSettings | None = None):
+        check_workspace(workspace)
         self.spark = spark
         self.workspace = workspace
         self.settings = settings or StorageSettings()
