@@ -63,7 +63,10 @@ def _main(
         None, "--config", "-c", help="Main config file (default conf/local.yaml or $CDP_SPARK_CONFIG)."
     ),
     workspace: str | None = typer.Option(
-        None, "--workspace", "-w", help="Workspace folder (overrides config and $CDP_SPARK_WORKSPACE)."
+        None,
+        "--workspace",
+        "-w",
+        help="Workspace folder, or URI (s3://, abfss://, dbfs:/ ... with the cluster runtime); overrides config and $CDP_SPARK_WORKSPACE.",
     ),
     log_level: str = typer.Option("INFO", "--log-level", help="DEBUG, INFO, WARNING or ERROR."),
 ) -> None:
@@ -151,16 +154,28 @@ def doctor() -> None:
             console.print(f"    {line}", highlight=False, markup=False)
     except CdpSparkError as exc:
         raise _fail(exc) from exc
-    ws = Path(config.workspace)
+    from cdp_spark.workspace import Workspace
+
     try:
-        ws.mkdir(parents=True, exist_ok=True)
-        probe = ws / ".doctor-probe"
-        probe.write_text("ok")
-        probe.unlink()
-        console.print(f"[green]ok[/] workspace {ws.resolve()} is writable")
-    except OSError as exc:
-        problems += 1
-        console.print(f"[red]!![/] workspace {ws} is not writable: {exc}")
+        ws = Workspace.at(config.workspace)
+    except CdpSparkError as exc:
+        raise _fail(exc) from exc
+    if ws.is_local:
+        try:
+            ws.root.mkdir(parents=True, exist_ok=True)
+            probe = ws.root / ".doctor-probe"
+            probe.write_text("ok")
+            probe.unlink()
+            console.print(f"[green]ok[/] workspace {ws.root} is writable")
+        except OSError as exc:
+            problems += 1
+            console.print(f"[red]!![/] workspace {ws.root} is not writable: {exc}")
+    else:
+        console.print(
+            f"[yellow]--[/] workspace {ws.root_uri} is a {ws.scheme}: URI: not probed from here; "
+            "its tables need the cluster runtime",
+            highlight=False,
+        )
     try:
         ctx = _context()
     except CdpSparkError as exc:
@@ -188,7 +203,8 @@ def doctor() -> None:
     try:
         import mlflow
 
-        console.print(f"[green]ok[/] MLflow {mlflow.__version__}, tracking store {ctx.workspace.mlflow_uri}")
+        store = ctx.workspace.mlflow_uri if ctx.workspace.is_local else "none (needs a local workspace)"
+        console.print(f"[green]ok[/] MLflow {mlflow.__version__}, tracking store {store}")
     except ImportError:
         problems += 1
         console.print("[red]!![/] mlflow is not installed")
@@ -333,7 +349,8 @@ def generate(
         settings = DatagenSettings.model_validate(settings.model_dump())
         ctx = _context()
         with console.status(f"generating {persons:,} persons x {days} days"):
-            result = run_generate(ctx.spark, ctx.workspace.root, settings, days=list(day) if day else None)
+            root = ctx.workspace.require_local("cdp-spark generate")
+            result = run_generate(ctx.spark, root, settings, days=list(day) if day else None)
     except CdpSparkError as exc:
         raise _fail(exc) from exc
     console.print(f"landing files in {ctx.workspace.landing}, ground truth in {ctx.workspace.truth}")
@@ -362,9 +379,11 @@ def demo(
     from cdp_spark.demo import run_demo
 
     try:
+        from cdp_spark.workspace import Workspace
+
         config = _config()
         config.require_conf_dir()
-        root = Path(config.workspace)
+        root = Workspace.at(config.workspace).require_local("cdp-spark demo")
         if fresh and root.exists():
             for sub in ("landing", "truth", "lake", "locks", "reports", "checkpoints"):
                 shutil.rmtree(root / sub, ignore_errors=True)
@@ -420,7 +439,7 @@ def demo(
             + f"  (cdp-spark profile show member_id:{STORY_MEMBER_ID_HINT})",
             highlight=False,
         )
-    console.print(f"workspace: {ctx.workspace.root}")
+    console.print(f"workspace: {ctx.workspace.root_uri}")
     console.print(
         f"tables:    {ctx.workspace.lake}/<layer>/<table> (Delta; open with deltalake, Spark, DuckDB, Polars)"
     )

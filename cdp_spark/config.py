@@ -93,7 +93,7 @@ class PipelineSettings(StrictModel):
 class Settings(StrictModel):
     """The main configuration file."""
 
-    workspace: str = ".cdp_workspace"
+    workspace: str = ".cdp_workspace"  # a folder, a file: URI, or s3://, abfss://, dbfs:/ ... (workspace.py)
     runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
     spark: SparkSettings = Field(default_factory=SparkSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)

@@ -89,7 +89,7 @@ def run_demo(
     from cdp_spark.datagen import DatagenSettings, generate
 
     settings = DatagenSettings(persons=persons, days=days, seed=seed, start_date=start_date)
-    summary = DemoSummary(workspace=str(ctx.workspace.root), dates=[])
+    summary = DemoSummary(workspace=ctx.workspace.root_uri, dates=[])
     for day in range(days):
         run_date = start_date + timedelta(days=day)
         log.info("demo: delivering day %d (%s)", day, run_date)

@@ -67,9 +67,10 @@ def small_input_conf(spark: SparkSession, settings: SparkSettings) -> dict[str, 
 
 
 def landing_bytes(workspace: Workspace, landing_subdir: str, up_to: date) -> int:
-    """Bytes of the landing files in ``<source>/<YYYY-MM-DD>/`` folders dated up to ``up_to``."""
+    """Bytes of the landing files in ``<source>/<YYYY-MM-DD>/`` folders dated up to ``up_to``
+    (a local workspace only)."""
     total = 0
-    landing = workspace.root / landing_subdir
+    landing = workspace.require_local("measuring landed bytes for spark.sizing=auto") / landing_subdir
     if not landing.is_dir():
         return 0
     for folder, _dirs, files in os.walk(landing):
@@ -88,6 +89,9 @@ def choose(
         return Sizing("large", None, "spark.sizing=large")
     if settings.sizing == "small":
         return Sizing("small", None, "spark.sizing=small", small_input_conf(spark, settings))
+    if not workspace.is_local:
+        # Only local folders are listed here; a URI workspace is a cluster's, whose settings stay.
+        return Sizing("large", None, f"auto: landing files on {workspace.scheme}: are not measured")
     size = landing_bytes(workspace, landing_subdir, run_date)
     limit = settings.small_input_mb * 1024 * 1024
     if size > limit:

@@ -205,7 +205,7 @@ def silver_records(ctx: CdpContext) -> DataFrame:
             parts.append(df.select(SOURCE, RECORD_ID, BRONZE_FILE, F.col(BRONZE_LINE).cast("long")))
     if not parts:
         raise CdpSparkError(
-            f"identity quality: none of {', '.join(SILVER_SOURCES)} exists in {ctx.workspace.root}; "
+            f"identity quality: none of {', '.join(SILVER_SOURCES)} exists in {ctx.workspace.root_uri}; "
             "run ingest and cleanse first"
         )
     out = parts[0]
@@ -450,7 +450,7 @@ def score_workspace(
     for table in (IDENTIFIERS_TABLE, MAP_TABLE):
         if not ctx.store.exists(table):
             raise CdpSparkError(
-                f"identity quality: {table} does not exist in {ctx.workspace.root}; run identity first"
+                f"identity quality: {table} does not exist in {ctx.workspace.root_uri}; run identity first"
             )
     spark = ctx.spark
     return score_resolution(

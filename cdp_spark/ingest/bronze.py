@@ -81,7 +81,10 @@ def bronze_table(source: str) -> str:
 def list_landing_files(ctx: CdpContext, name: str, source: SourceConfig, up_to: date) -> list[LandingFile]:
     """Files of one source delivered for dates up to ``up_to`` (folders named YYYY-MM-DD)."""
     sources: SourcesConfig = ctx.config.domain("sources.yaml")  # type: ignore[assignment]
-    landing = ctx.workspace.root / sources.landing_subdir
+    landing = (
+        ctx.workspace.require_local(f"listing landing files ({sources.landing_subdir}/)")
+        / sources.landing_subdir
+    )
     base = landing / (source.path or name)
     if not base.is_dir():
         return []
