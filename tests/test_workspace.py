@@ -16,6 +16,7 @@ import pytest
 from cdp_spark.errors import ConfigError, RuntimeUnavailableError, WorkspaceNotLocalError
 from cdp_spark.workspace import Workspace
 
+REPO = Path(__file__).resolve().parents[1]
 URI_ROOTS = [
     ("s3://b/cdp", "s3"),
     ("s3a://bucket/deep/cdp", "s3a"),
@@ -104,8 +105,9 @@ def test_embedded_runtime_refuses_s3_before_spark_starts(
 
 
 def test_demo_on_a_uri_workspace_refuses_without_spark(tmp_path: Path) -> None:
+    conf = str(REPO / "conf" / "local.yaml")
     proc = subprocess.run(
-        [sys.executable, "-m", "cdp_spark.cli", "--workspace", "s3://b/cdp", "demo"],
+        [sys.executable, "-m", "cdp_spark.cli", "--config", conf, "--workspace", "s3://b/cdp", "demo"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
