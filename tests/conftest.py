@@ -104,6 +104,11 @@ DEMO_DATES = ("2026-01-01", "2026-01-02")
 REPO = Path(__file__).resolve().parents[1]
 
 
+#: Marks for a test using ``demo``: one xdist worker runs them all, so the demo runs once, and
+#: whichever comes first pays for the demo itself within its timeout.
+DEMO_MARKS = (pytest.mark.slow, pytest.mark.timeout(1800), pytest.mark.xdist_group("demo"))
+
+
 @dataclass(frozen=True)
 class DemoRun:
     """``cdp-spark demo`` run once in a subprocess: its output and the workspace it left."""

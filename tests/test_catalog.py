@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import REPO, DemoRun
+from conftest import DEMO_MARKS, REPO, DemoRun
 
 from cdp_spark import catalog
 from cdp_spark.catalog import PII_KINDS, RUNNER, TableSpec
@@ -111,6 +111,12 @@ def test_stage_declarations_name_catalogued_tables(tables: catalog.Catalogue) ->
 # ---------------------------------------------------------------- the demo workspace
 
 
+def _demo(test):  # type: ignore[no-untyped-def]
+    for mark in DEMO_MARKS:
+        test = mark(test)
+    return test
+
+
 def _lake_tables(ws: Path) -> set[str]:
     return {
         f"{layer.name}.{table.name}"
@@ -125,7 +131,7 @@ def _nightly_writes(config: Config, tables: catalog.Catalogue) -> set[str]:
     return declared | {catalog.OPS_RUNS.name}
 
 
-@pytest.mark.slow
+@_demo
 def test_demo_workspace_matches_the_catalogue(
     demo: DemoRun, tables: catalog.Catalogue, project_config: Config
 ) -> None:
@@ -144,7 +150,7 @@ def test_demo_workspace_matches_the_catalogue(
         ), name
 
 
-@pytest.mark.slow
+@_demo
 def test_each_stage_touched_what_it_declares(
     demo: DemoRun, tables: catalog.Catalogue, project_config: Config
 ) -> None:

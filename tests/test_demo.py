@@ -16,11 +16,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 from conftest import DEMO_DATES as DATES
 from conftest import DEMO_DAYS as DAYS
-from conftest import REPO, DemoRun
+from conftest import DEMO_MARKS, REPO, DemoRun
 
 from cdp_spark.datagen import story
 
@@ -59,7 +58,7 @@ TABLES_WITH_ROWS = (
 TABLES_MAYBE_EMPTY = ("bronze.support", "silver.rejected", "silver.tickets")
 COST_COLUMNS = ("spark_jobs", "spark_stages", "spark_tasks", "delta_commits", "sizing", "input_bytes")
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
+pytestmark = list(DEMO_MARKS)
 
 
 def _path(ws: Path, name: str) -> Path:

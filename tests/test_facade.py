@@ -6,14 +6,14 @@ from datetime import date
 from typing import Any
 
 import pytest
-from conftest import DEMO_DATES, REPO, DemoRun
+from conftest import DEMO_DATES, DEMO_MARKS, REPO, DemoRun
 from deltalake import DeltaTable
 
 from cdp_spark.datagen import story
 from cdp_spark.errors import CdpSparkError
 from cdp_spark.facade import Cdp
 
-pytestmark = pytest.mark.slow
+pytestmark = list(DEMO_MARKS)
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,9 @@ import re
 import subprocess
 import sys
 
-import pytest
-from conftest import REPO, DemoRun
+from conftest import DEMO_MARKS, REPO, DemoRun
 
-pytestmark = pytest.mark.slow
+pytestmark = list(DEMO_MARKS)
 
 
 def _first_python_block() -> str:
