@@ -23,6 +23,10 @@ writes none twice. Three things read it:
 
 Rerunning an older date after later dates built on it is refused: it would rewrite the
 history the later runs were computed from.
+
+Workspaces written before this table existed kept the same facts in ``ops.stage_state``,
+``ops.identity_runs`` and ``ops.profile_builds``; :func:`migrate_legacy` copies their rows
+into this table once (:func:`legacy_states` says how).
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from pyspark.sql.types import (
 )
 
 from cdp_spark.errors import CdpSparkError
+from cdp_spark.storage import Txn
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, Row, SparkSession
@@ -58,8 +63,9 @@ log = logging.getLogger(__name__)
 
 RUN_STATE = "ops.run_state"
 
-#: ``succeeded``: the run finished (every row a stage writes).
-Status = Literal["succeeded"]
+#: ``succeeded``: the run finished (every row a stage writes). ``started``: a row migrated from
+#: a record the old tables wrote when a run started; whether that run finished is not known.
+Status = Literal["succeeded", "started"]
 BuildMode = Literal["full", "incremental"]
 
 _VERSIONS = MapType(StringType(), LongType(), valueContainsNull=True)
@@ -78,7 +84,7 @@ RUN_STATE_SCHEMA = StructType(
         StructField("stage", StringType(), False),
         StructField("run_date", DateType(), False),
         StructField("run_id", StringType(), False),
-        StructField("generation", IntegerType(), True),
+        StructField("generation", IntegerType(), True),  # null in rows migrated without one
         StructField("status", StringType(), False),
         StructField("recorded_at", TimestampType(), False),
         StructField("inputs", _VERSIONS, False),  # table -> version read (null: did not exist)
@@ -202,6 +208,7 @@ def start_from(
     """The versions of ``tables`` (the stage's own earlier output) this run of ``rc.run_date``
     starts from; see the module docstring. Raises when later dates were recorded
     (``depends`` and ``rebuild`` word the refusal for the stage)."""
+    migrate_legacy(ctx)
     runs = tuple(history(ctx, rc.stage))
     later = sorted({r.run_date for r in runs if r.run_date > rc.run_date})
     if later:
@@ -239,8 +246,9 @@ def _first_run_version(ctx: CdpContext, rc: RunContext, table: str, before: RunS
         return before.outputs[table]
     raise CdpSparkError(
         f"{rc.stage}: an earlier attempt for {rc.run_date} wrote {table} and stopped before recording its run "
-        f"in {RUN_STATE}, and the run recorded before it ({before.run_date}) does not say which version of "
-        f"{table} it left. Rerun {before.run_date} with --force, then {rc.run_date}."
+        f"in {RUN_STATE}, and the run recorded before it ({before.run_date}, migrated from an older version) "
+        f"does not say which version of {table} it left. Rerun {before.run_date} with --force, then "
+        f"{rc.run_date}."
     )
 
 
@@ -270,3 +278,117 @@ def record(
 def read_at(ctx: CdpContext, table: str, version: int | None) -> DataFrame | None:
     """The table at ``version`` (None when it did not exist then)."""
     return None if version is None else ctx.store.read(table, version=version)
+
+
+# ------------------------------------------------------------- migration from the old tables
+
+#: The tables ``ops.run_state`` replaces, with what each recorded:
+#: ``ops.stage_state`` (stage, run_date, table, version_before, recorded_at): per table, the
+#: version a date's first run of profile or tags started from; ``ops.identity_runs``
+#: (run_date, run_id, generation, map_version_before, edges_version_before, recorded_at):
+#: the same for identity; ``ops.profile_builds`` (run_id, run_date, as_of_date, mode,
+#: full_reason, profiles_version, rollups_version, candidates_version, config_fingerprint,
+#: persons, persons_rebuilt, built_at, silver_versions): one row per finished profile build.
+LEGACY_TABLES = ("ops.stage_state", "ops.identity_runs", "ops.profile_builds")
+_MIGRATION = Txn(app_id="cdp-spark/migrate/ops.run_state", version=1)
+# Table names as the old rows knew them (not imported: the stages import this module).
+_PROFILES, _ROLLUPS, _CANDIDATES = "gold.profiles", "gold.daily_rollups", "gold.attribute_candidates"
+_IDENTITY_MAP, _IDENTITY_EDGES = "gold.identity_map", "silver.identity_edges"
+
+
+def migrate_legacy(ctx: CdpContext) -> int:
+    """Copy the rows of :data:`LEGACY_TABLES` into ``ops.run_state`` once; returns the rows written.
+
+    One commit with its own idempotency token, so it happens once per workspace; the old
+    tables are left as they were (nothing reads them any more; they may be deleted).
+    """
+    store = ctx.store
+    present = [t for t in LEGACY_TABLES if store.exists(t)]
+    if not present or store.txn_version(RUN_STATE, _MIGRATION.app_id) is not None:
+        return 0
+    rows = {t: [r.asDict() for r in store.read(t).collect()] for t in present}
+    states = legacy_states(
+        rows.get("ops.stage_state", []), rows.get("ops.identity_runs", []), rows.get("ops.profile_builds", [])
+    )
+    if not states:
+        return 0
+    store.write(RUN_STATE, frame(ctx.spark, states), mode="append", txn=_MIGRATION)
+    log.warning(
+        "migrated %d row(s) of %s into %s; nothing reads the old tables any more, they may be deleted (%s)",
+        len(states),
+        ", ".join(present),
+        RUN_STATE,
+        ", ".join(store.location(t) for t in present),
+    )
+    return len(states)
+
+
+def legacy_states(
+    stage_state: Sequence[Mapping[str, Any]],
+    identity_runs: Sequence[Mapping[str, Any]],
+    profile_builds: Sequence[Mapping[str, Any]],
+) -> list[RunState]:
+    """The ``ops.run_state`` rows the old tables' rows say (deterministic: sorted, nothing drawn).
+
+    * ``ops.profile_builds`` → one ``succeeded`` profile row per build: outputs the three
+      versions it recorded, inputs the silver versions it read plus the ``gold.profiles``
+      version its date started from (``ops.stage_state``). A build recorded before builds kept
+      their silver versions gets no ``profile`` fields: it is not a base for an incremental
+      build, so the next build is full and says why.
+    * ``ops.stage_state`` → one ``started`` row per (stage, date) no build row covers, inputs
+      the versions its first run started from (as the old reader took them: first recorded).
+    * ``ops.identity_runs`` → one ``started`` identity row per row, inputs the map and edge
+      versions the date's first run started from.
+    """
+    started: dict[tuple[str, date], dict[str, int | None]] = {}
+    first_at: dict[tuple[str, date], datetime] = {}
+    for r in sorted(stage_state, key=lambda r: (r["recorded_at"], r["stage"], r["run_date"], r["table"])):
+        key = (r["stage"], r["run_date"])
+        started.setdefault(key, {}).setdefault(r["table"], r["version_before"])
+        first_at.setdefault(key, r["recorded_at"])
+    out: list[RunState] = []
+    built: set[tuple[str, date]] = set()
+    for b in profile_builds:
+        key = ("profile", b["run_date"])
+        built.add(key)
+        silver = b.get("silver_versions")
+        build = None
+        if silver is not None:
+            build = ProfileBuild(
+                as_of_date=b["as_of_date"],
+                mode=b["mode"],
+                full_reason=b["full_reason"],
+                config_fingerprint=b["config_fingerprint"],
+                persons=int(b["persons"]),
+                persons_rebuilt=int(b["persons_rebuilt"]),
+            )
+        out.append(
+            RunState(
+                stage="profile",
+                run_date=b["run_date"],
+                run_id=b["run_id"],
+                generation=None,
+                status="succeeded",
+                recorded_at=b["built_at"],
+                inputs={**dict(sorted((silver or {}).items())), **started.get(key, {})},
+                outputs={
+                    _PROFILES: b["profiles_version"],
+                    _ROLLUPS: b["rollups_version"],
+                    _CANDIDATES: b["candidates_version"],
+                },
+                profile=build,
+            )
+        )
+    for key, inputs in started.items():
+        if key not in built:
+            stage, day = key
+            run_id = f"migrated-{stage}-{day.isoformat()}"
+            out.append(RunState(stage, day, run_id, None, "started", first_at[key], inputs))
+    for r in identity_runs:
+        inputs = {_IDENTITY_MAP: r["map_version_before"], _IDENTITY_EDGES: r["edges_version_before"]}
+        out.append(
+            RunState(
+                "identity", r["run_date"], r["run_id"], r["generation"], "started", r["recorded_at"], inputs
+            )
+        )
+    return sorted(out, key=lambda s: (s.stage, s.run_date, *_order(s)))

@@ -1,4 +1,5 @@
-"""``ops.run_state``: what reruns start from, unfinished attempts, and maintenance.
+"""``ops.run_state``: what reruns start from, unfinished attempts, the migration of the three
+tables it replaces, and maintenance.
 
 The stage used here is ``tags`` (the cheapest stage that continues from its own output); the
 identity and profile stages read the same rows through the same functions, and their own
@@ -8,7 +9,8 @@ tests (rerun reproduces the ids; incremental == full) run them through it.
 from __future__ import annotations
 
 import dataclasses
-from datetime import date
+import shutil
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,15 @@ from pyspark.sql import functions as F
 from cdp_spark.errors import CdpSparkError
 from cdp_spark.pipeline import RunContext
 from cdp_spark.profile.schema import PROFILES, profile_schema
-from cdp_spark.runstate import RUN_STATE, history, start_from
+from cdp_spark.runstate import (
+    LEGACY_TABLES,
+    RUN_STATE,
+    ProfileBuild,
+    history,
+    legacy_states,
+    migrate_legacy,
+    start_from,
+)
 from cdp_spark.tags import TagDefinition, TagsConfig
 from cdp_spark.tags.stage import TAG_CHANGES, TAGS, run_tags
 
@@ -126,6 +136,142 @@ def test_an_unfinished_attempt_is_resumed_from_what_the_night_before_left(ctx: A
     assert _changes(ctx, D3) == D3_CHANGES
     assert ctx.store.version(TAGS) == written, "the attempt's write is not committed twice"
     assert history(ctx, "tags")[-1].run_date == D3
+
+
+# ------------------------------------------------------------------- migration
+
+T0 = datetime(2026, 3, 2, 1, 0)
+
+
+def _at(minutes: int) -> datetime:
+    return T0.replace(minute=minutes)
+
+
+def _legacy_rows() -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """Rows as the old tables held them: tags ran D1 and D2 (D2 twice), profile built D1 (one
+    build before builds kept silver versions) and D2, identity ran D1 and D2."""
+    stage_state = [
+        {"stage": "tags", "run_date": D1, "table": TAGS, "version_before": None, "recorded_at": _at(5)},
+        {"stage": "tags", "run_date": D2, "table": TAGS, "version_before": 0, "recorded_at": _at(15)},
+        {"stage": "tags", "run_date": D2, "table": TAGS, "version_before": 4, "recorded_at": _at(25)},  # a forced rerun appended
+        {"stage": "profile", "run_date": D1, "table": PROFILES, "version_before": None, "recorded_at": _at(4)},
+        {"stage": "profile", "run_date": D2, "table": PROFILES, "version_before": 0, "recorded_at": _at(14)},
+    ]  # fmt: skip
+    identity_runs = [
+        {"run_date": D1, "run_id": "i1", "generation": 1, "map_version_before": None,
+         "edges_version_before": None, "recorded_at": _at(3)},
+        {"run_date": D2, "run_id": "i2", "generation": 1, "map_version_before": 0,
+         "edges_version_before": 0, "recorded_at": _at(13)},
+    ]  # fmt: skip
+    build = {"as_of_date": D1, "mode": "full", "full_reason": "no previous profiles", "config_fingerprint": "fp",
+             "persons": 2, "persons_rebuilt": 2}  # fmt: skip
+    profile_builds = [
+        {**build, "run_id": "p1", "run_date": D1, "profiles_version": 0, "rollups_version": 0,
+         "candidates_version": 0, "built_at": _at(6), "silver_versions": None},
+        {**build, "run_id": "p2", "run_date": D2, "as_of_date": D2, "mode": "incremental", "full_reason": None,
+         "profiles_version": 1, "rollups_version": 3, "candidates_version": 2, "persons_rebuilt": 1,
+         "built_at": _at(16), "silver_versions": {"silver.events": 5}},
+    ]  # fmt: skip
+    return stage_state, identity_runs, profile_builds
+
+
+def test_legacy_rows_map_onto_run_state_rows_deterministically() -> None:
+    stage_state, identity_runs, profile_builds = _legacy_rows()
+    states = legacy_states(stage_state, identity_runs, profile_builds)
+    again = legacy_states(stage_state[::-1], identity_runs[::-1], profile_builds[::-1])
+    assert states == again, "the order of the old rows does not matter"
+    got = {(s.stage, s.run_date, s.run_id): s for s in states}
+    assert sorted(got) == [
+        ("identity", D1, "i1"),
+        ("identity", D2, "i2"),
+        ("profile", D1, "p1"),
+        ("profile", D2, "p2"),
+        ("tags", D1, "migrated-tags-2026-03-02"),
+        ("tags", D2, "migrated-tags-2026-03-03"),
+    ]
+    # The old reader took the first version recorded for a date: so does the migration.
+    tags_d2 = got["tags", D2, "migrated-tags-2026-03-03"]
+    assert (tags_d2.status, tags_d2.inputs, tags_d2.outputs, tags_d2.generation) == (
+        "started",
+        {TAGS: 0},
+        {},
+        None,
+    )
+    identity = got["identity", D2, "i2"]
+    assert (identity.status, identity.generation) == ("started", 1)
+    assert identity.inputs == {"gold.identity_map": 0, "silver.identity_edges": 0}
+    p2 = got["profile", D2, "p2"]
+    assert p2.status == "succeeded" and p2.recorded_at == _at(16)
+    assert p2.inputs == {"silver.events": 5, PROFILES: 0}
+    assert p2.outputs == {PROFILES: 1, "gold.daily_rollups": 3, "gold.attribute_candidates": 2}
+    assert p2.profile == ProfileBuild(D2, "incremental", None, "fp", persons=2, persons_rebuilt=1)
+    # A build that kept no silver versions is not a base for an incremental build (the next
+    # one is full, and says why); its versions are kept.
+    assert got["profile", D1, "p1"].profile is None and got["profile", D1, "p1"].outputs[PROFILES] == 0
+
+
+def _write_legacy(ctx: Any) -> None:
+    """The old tables with the old schemas (``silver_versions`` is a later column of builds)."""
+    stage_state, identity_runs, profile_builds = _legacy_rows()
+    spark, store = ctx.spark, ctx.store
+    ddl = {
+        "ops.stage_state": "stage string, run_date date, table string, version_before bigint, recorded_at timestamp",
+        "ops.identity_runs": "run_date date, run_id string, generation int, map_version_before bigint, "
+        "edges_version_before bigint, recorded_at timestamp",
+        "ops.profile_builds": "run_id string, run_date date, as_of_date date, mode string, full_reason string, "
+        "profiles_version bigint, rollups_version bigint, candidates_version bigint, config_fingerprint string, "
+        "persons bigint, persons_rebuilt bigint, built_at timestamp, silver_versions map<string,bigint>",
+    }
+    for table, rows in zip(LEGACY_TABLES, (stage_state, identity_runs, profile_builds), strict=True):
+        schema = spark.createDataFrame([], ddl[table]).schema
+        df = spark.createDataFrame([tuple(r[f.name] for f in schema) for r in rows], schema)
+        store.write(table, df, mode="append")
+
+
+def test_an_old_workspace_is_migrated_once_and_its_runs_are_read_from_run_state(ctx: Any) -> None:
+    _write_legacy(ctx)
+    # The first reader migrates: identity's rerun of D2 starts from the versions identity_runs
+    # recorded, and D1 cannot be rerun any more.
+    start = start_from(ctx, _rc("identity", D2, 2), ["gold.identity_map", "silver.identity_edges"])
+    assert start.rerun and start.versions == {"gold.identity_map": 0, "silver.identity_edges": 0}
+    with pytest.raises(CdpSparkError, match="identity: 2026-03-02 cannot be rerun: later date"):
+        start_from(ctx, _rc("identity", D1, 2), ["gold.identity_map"])
+    # Profile: a rerun of D2 starts from gold.profiles version 0, which the D1 build wrote
+    # without silver versions (so D2's rerun is full); D3 would start from D2's build.
+    start = start_from(ctx, _rc("profile", D2, 2), [PROFILES])
+    assert start.versions == {PROFILES: 0}
+    built = start.written(PROFILES, 0)
+    assert built is not None and built.run_id == "p1" and built.profile is None
+    built = start.written(PROFILES, 1)
+    assert built is not None and built.profile is not None and built.profile.mode == "incremental"
+    assert start_from(ctx, _rc("tags", D2, 2), [TAGS]).versions == {TAGS: 0}
+
+    # Once: the migration commit carries its own token; the old tables are left as they were.
+    version = ctx.store.version(RUN_STATE)
+    assert ctx.store.read(RUN_STATE).count() == 6
+    assert migrate_legacy(ctx) == 0 and ctx.store.version(RUN_STATE) == version
+    assert all(ctx.store.exists(t) for t in LEGACY_TABLES)
+
+
+def test_a_migrated_tags_rerun_reproduces_the_changes_the_old_tables_recorded(ctx: Any) -> None:
+    """End to end: two nights, their run-state rows then replaced by the ``ops.stage_state`` rows
+    the old version wrote for them; a forced rerun of D2 still compares with D1's snapshot."""
+    ctx = _tags_ctx(ctx)
+    _night(ctx, D1)
+    _night(ctx, D2)
+    rows = history(ctx, "tags")
+    shutil.rmtree(Path(ctx.store.location(RUN_STATE)))
+    old = [(r.stage, r.run_date, TAGS, r.inputs[TAGS], r.recorded_at) for r in rows]
+    ddl = "stage string, run_date date, table string, version_before bigint, recorded_at timestamp"
+    ctx.store.write("ops.stage_state", ctx.spark.createDataFrame(old, ddl), mode="append")
+
+    run_tags(ctx, _rc("tags", D2, 2))
+    assert _changes(ctx, D2) == D2_CHANGES
+    assert [(r.run_date, r.status) for r in history(ctx, "tags")] == [
+        (D1, "started"),
+        (D2, "started"),
+        (D2, "succeeded"),
+    ]
 
 
 # ------------------------------------------------------------------- maintenance
