@@ -44,6 +44,7 @@ OPS_TABLES = "ops.*"
 RUNNER = "runner"
 BENCH = "bench"
 UNLINK = "identity unlink"  # the command, not the stage, records exclusions
+LEGACY = "legacy"  # tables of earlier versions, migrated and no longer written
 
 
 @dataclass(frozen=True)
@@ -356,25 +357,34 @@ OPS_INGESTED_FILES = _spec(
     "cdp_spark.ingest.bronze",
     keys=("source", "file", "checksum"),
 )
+OPS_RUN_STATE = _spec(
+    "ops.run_state",
+    RUNNER,
+    "per stage run: the input and output versions, status, and how a profile build was made",
+    "cdp_spark.runstate:RUN_STATE_SCHEMA",
+    keys=("stage", "run_date", "run_id"),
+)
+# Before ops.run_state: present only in workspaces written earlier, copied into it once
+# (runstate.migrate_legacy) and then never read or written again; safe to delete.
 OPS_STAGE_STATE = _spec(
     "ops.stage_state",
-    RUNNER,
-    "per stage and date: the input versions it last saw",
-    "cdp_spark.runstate:STATE_SCHEMA",
-    keys=("stage", "run_date"),
+    LEGACY,
+    "legacy: the versions a date's first profile or tags run started from",
+    "cdp_spark.runstate",
+    keys=("stage", "run_date", "table"),
 )
 OPS_IDENTITY_RUNS = _spec(
     "ops.identity_runs",
-    "identity",
-    "per identity run: the versions it started from",
-    f"{_IDENTITY}:RUNS_SCHEMA",
+    LEGACY,
+    "legacy: the versions each identity run started from",
+    "cdp_spark.runstate",
     keys=("run_date", "run_id"),
 )
 OPS_PROFILE_BUILDS = _spec(
     "ops.profile_builds",
-    "profile",
-    "per profile build: mode, inputs and why",
-    "cdp_spark.profile.incremental:BUILDS_SCHEMA",
+    LEGACY,
+    "legacy: one row per finished profile build",
+    "cdp_spark.runstate",
     keys=("run_date", "run_id"),
 )
 OPS_BENCH_MERGE = _spec(

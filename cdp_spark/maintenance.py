@@ -2,7 +2,8 @@
 
 Bookkeeping tables gain a small file with every run (``ops.runs`` one per stage), and the
 nightly reads some of them whole (the runner reads ``ops.runs`` for the date's history, ingest
-reads ``ops.ingested_files`` for the files it knows). Compaction keeps those reads to a few
+reads ``ops.ingested_files`` for the files it knows, identity, profile and tags read their rows
+of ``ops.run_state``). Compaction keeps those reads to a few
 files; vacuum then deletes the compacted files once they are older than
 ``storage.vacuum_retention_hours``, so time travel within that window still works.
 

@@ -51,9 +51,7 @@ TABLES_WITH_ROWS = (
     "gold.tag_changes",
     "ops.ingested_files",
     "ops.runs",
-    "ops.stage_state",
-    "ops.identity_runs",
-    "ops.profile_builds",
+    "ops.run_state",
 )
 TABLES_MAYBE_EMPTY = ("bronze.support", "silver.rejected", "silver.tickets")
 COST_COLUMNS = ("spark_jobs", "spark_stages", "spark_tasks", "delta_commits", "sizing", "input_bytes")

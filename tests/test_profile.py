@@ -1109,8 +1109,11 @@ def test_profiles_differing_ignores_map_entry_order_also_inside_windows(spark) -
 
 
 def test_previous_profiles_are_reused_only_when_built_the_same_way(spark) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
     from cdp_spark.identity.config import IdentityConfig
     from cdp_spark.profile.incremental import Base, config_fingerprint, reusable_base
+    from cdp_spark.runstate import ProfileBuild, RunState
 
     cfg = ProfileConfig()
     fp = config_fingerprint(cfg, IdentityConfig())
@@ -1118,13 +1121,27 @@ def test_previous_profiles_are_reused_only_when_built_the_same_way(spark) -> Non
     row: dict[str, Any] = {f.name: None for f in schema.fields}
     row.update(person_id="P1", as_of_date=AS_OF, is_known=True, lifecycle_stage="prospect")
     previous = spark.createDataFrame([row], schema)
-    build = {"as_of_date": AS_OF, "config_fingerprint": fp, "rollups_version": 3, "candidates_version": 2}
+    build = RunState(
+        stage="profile",
+        run_date=AS_OF,
+        run_id="r1",
+        generation=1,
+        status="succeeded",
+        recorded_at=datetime(2025, 7, 1),
+        inputs={"gold.profiles": 4, "silver.events": 7, "silver.orders": None, "gold.identity_map": 9},
+        outputs={"gold.profiles": 5, ROLLUPS: 3, CANDIDATES: 2},
+        profile=ProfileBuild(AS_OF, "full", "no previous profiles", fp, persons=1, persons_rebuilt=1),
+    )
     base = reusable_base(previous, build, AS_OF + timedelta(days=1), cfg, fp)
     assert isinstance(base, Base) and (base.as_of, base.rollups_version, base.candidates_version) == (
         AS_OF,
         3,
         2,
     )
+    # The silver versions it read (a table that did not exist is not among them), its persons.
+    assert (base.silver_versions, base.persons) == ({"silver.events": 7}, 1)
+    # A run recorded without a build (migrated from a build that kept no silver versions).
+    assert "no record" in str(reusable_base(previous, replace(build, profile=None), AS_OF, cfg, fp))
     other = config_fingerprint(ProfileConfig(windows=[7, 30]), IdentityConfig())
     assert other != fp
     # How a night computes (not what) does not force a rebuild.

@@ -14,12 +14,11 @@ and a new edge has both endpoints among the seeds, so the recomputed subgraph is
 yields the same components, hence the same ids, as ``--full``, which recomputes everything.
 (A change of ``limits`` only reaches existing components on a ``--full`` run.)
 
-Reruns: the state a run starts from is recorded in ``ops.identity_runs`` (table versions
-before the run's first publish). Rerunning the latest date time-travels to that state, so it
-reproduces the same ids and the same ``gold.identity_changes`` rows (replaced, not
-appended). Rerunning an older date that later dates have built on is refused: it would
-rewrite history under them. A date never run before (a late backfill) runs on the current
-state.
+Reruns: every finished run records in ``ops.run_state`` the versions of the identity map
+and edges it started from (:mod:`cdp_spark.runstate`). Rerunning the latest date
+time-travels to the state its first run started from, so it reproduces the same ids and the
+same ``gold.identity_changes`` rows (replaced, not appended). Rerunning an older date that
+later dates have built on is refused: it would rewrite history under them.
 """
 
 from __future__ import annotations
@@ -34,7 +33,6 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import (
     BooleanType,
     DateType,
-    IntegerType,
     LongType,
     StringType,
     StructField,
@@ -82,8 +80,11 @@ from cdp_spark.identity.stable_ids import (
 )
 from cdp_spark.observe import metrics as observed
 from cdp_spark.pipeline import RunContext, StageOptions, StageResult, stage
+from cdp_spark.runstate import LEGACY_TABLES, RUN_STATE, current_versions, read_at, record, start_from
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from pyspark.sql import DataFrame
 
     from cdp_spark.context import CdpContext
@@ -97,7 +98,6 @@ MAP_TABLE = catalog.GOLD_IDENTITY_MAP.name
 CHANGES_TABLE = catalog.GOLD_IDENTITY_CHANGES.name
 REPORT_TABLE = catalog.GOLD_IDENTITY_REPORT.name
 EXCLUSIONS_TABLE = catalog.OPS_IDENTITY_EXCLUSIONS.name
-RUNS_TABLE = "ops.identity_runs"
 
 #: Silver tables read by :func:`identity_records` (those that exist and carry identifiers).
 SILVER_SOURCES: tuple[str, ...] = tuple(
@@ -136,16 +136,6 @@ EXCLUSIONS_SCHEMA = StructType(
         StructField(ID_VALUE, StringType(), False),
         StructField("added_at", TimestampType(), False),
         StructField("reason", StringType(), True),
-    ]
-)
-RUNS_SCHEMA = StructType(
-    [
-        StructField("run_date", DateType(), False),
-        StructField("run_id", StringType(), False),
-        StructField("generation", IntegerType(), False),
-        StructField("map_version_before", LongType(), True),
-        StructField("edges_version_before", LongType(), True),
-        StructField("recorded_at", TimestampType(), False),
     ]
 )
 
@@ -497,33 +487,19 @@ def unlink(ctx: CdpContext, id_type: str, id_value: str, *, reason: str | None =
     return matches
 
 
-def _load_previous(
-    ctx: CdpContext, rc: RunContext
-) -> tuple[PreviousState, tuple[int | None, int | None] | None]:
-    """The state this run starts from, and the versions already recorded for this date (if any)."""
-    store = ctx.store
-    recorded: tuple[int | None, int | None] | None = None
-    if store.exists(RUNS_TABLE):
-        runs = store.read(RUNS_TABLE).where(F.col("run_date") >= F.lit(rc.run_date)).collect()
-        later = sorted({r["run_date"] for r in runs if r["run_date"] > rc.run_date})
-        if later:
-            raise CdpSparkError(
-                f"identity: {rc.run_date} cannot be rerun: later date(s) {', '.join(map(str, later[:3]))} were "
-                "resolved on top of it and their person ids depend on it. Run the latest date instead "
-                "(with --full to rebuild every component)."
-            )
-        same = sorted((r for r in runs if r["run_date"] == rc.run_date), key=lambda r: r["recorded_at"])
-        if same:
-            recorded = (same[0]["map_version_before"], same[0]["edges_version_before"])
-    if recorded is not None:
-        map_v, edges_v = recorded
-        prev_map = store.read(MAP_TABLE, version=map_v) if map_v is not None else None
-        prev_edges = store.read(EDGES_TABLE, version=edges_v) if edges_v is not None else None
-        log.info("identity: rerun of %s starts from the state recorded before its first run", rc.run_date)
-        return PreviousState(prev_map, prev_edges), recorded
-    prev_map = store.read(MAP_TABLE) if store.exists(MAP_TABLE) else None
-    prev_edges = store.read(EDGES_TABLE) if store.exists(EDGES_TABLE) else None
-    return PreviousState(prev_map, prev_edges), None
+def _load_previous(ctx: CdpContext, rc: RunContext) -> tuple[PreviousState, Mapping[str, int | None]]:
+    """The state this run starts from, and the versions it is read at (see the module docstring)."""
+    before = start_from(
+        ctx,
+        rc,
+        [MAP_TABLE, EDGES_TABLE],
+        depends="were resolved on top of it and their person ids depend on it",
+        rebuild="with --full to rebuild every component",
+    ).versions
+    previous = PreviousState(
+        read_at(ctx, MAP_TABLE, before[MAP_TABLE]), read_at(ctx, EDGES_TABLE, before[EDGES_TABLE])
+    )
+    return previous, before
 
 
 class IdentityOptions(StageOptions):
@@ -538,8 +514,8 @@ class IdentityOptions(StageOptions):
     options=IdentityOptions,
     depends_on=["cleanse"],
     description="silver identifiers → guarded graph → stable person ids (gold.identity_map, identity_changes)",
-    reads=[*SILVER_SOURCES, MAP_TABLE, EDGES_TABLE, EXCLUSIONS_TABLE, RUNS_TABLE],
-    writes=[IDENTIFIERS_TABLE, EDGES_TABLE, MAP_TABLE, CHANGES_TABLE, REPORT_TABLE, RUNS_TABLE],
+    reads=[*SILVER_SOURCES, MAP_TABLE, EDGES_TABLE, EXCLUSIONS_TABLE, RUN_STATE, *LEGACY_TABLES],
+    writes=[IDENTIFIERS_TABLE, EDGES_TABLE, MAP_TABLE, CHANGES_TABLE, REPORT_TABLE, RUN_STATE],
 )
 def run_identity(ctx: CdpContext, rc: RunContext) -> StageResult:
     """Resolve identities for the run date (see :class:`IdentityOptions`)."""
@@ -547,7 +523,8 @@ def run_identity(ctx: CdpContext, rc: RunContext) -> StageResult:
     options = rc.options_as(IdentityOptions)
     full, accept = options.full, options.accept_merges
     store = ctx.store
-    previous, recorded = _load_previous(ctx, rc)
+    previous, before = _load_previous(ctx, rc)
+    read = current_versions(ctx, [*(t for t in SILVER_SOURCES if store.exists(t)), EXCLUSIONS_TABLE])
     engine = choose_engine(ctx.spark, ctx.config.settings.runtime.connected_components)
     records = identity_records(ctx, rc)
     res = resolve_identities(
@@ -582,15 +559,6 @@ def run_identity(ctx: CdpContext, rc: RunContext) -> StageResult:
         log.warning("identity gate overridden by --accept-merges: %s", "; ".join(res.gate_violations))
 
     result = StageResult(rows_in=int(res.metrics.get("nodes", 0)))
-    if recorded is None:
-        before = (
-            store.version(MAP_TABLE) if store.exists(MAP_TABLE) else None,
-            store.version(EDGES_TABLE) if store.exists(EDGES_TABLE) else None,
-        )
-        row = (rc.run_date, rc.run_id, rc.generation, before[0], before[1], datetime.now(timezone.utc))
-        store.write(
-            RUNS_TABLE, ctx.spark.createDataFrame([row], RUNS_SCHEMA), mode="append", txn=rc.txn(RUNS_TABLE)
-        )
     writes = [
         (IDENTIFIERS_TABLE, res.identifiers, "overwrite", None),
         (EDGES_TABLE, _conform(res.edges, EDGE_STATE_SCHEMA), "overwrite", None),
@@ -608,5 +576,12 @@ def run_identity(ctx: CdpContext, rc: RunContext) -> StageResult:
         result.wrote(table, None if out.skipped else out.version)
         if table == MAP_TABLE:
             result.rows_out = out.rows_written
+    out = record(
+        ctx,
+        rc,
+        inputs={**before, **read},
+        outputs=current_versions(ctx, [table for table, *_ in writes]),
+    )
+    result.wrote(RUN_STATE, None if out.skipped else out.version)
     result.metrics = {**res.metrics, "gate_overridden": bool(res.gate_violations)}
     return result

@@ -8,7 +8,7 @@ only change for a person who
 
 1. holds an anchor whose rollup or candidate rows differ from those the previous snapshot was
    built from (new, late and updated silver records; found by comparing row digests of the
-   rows rolled up again against the rollup version recorded in ``ops.profile_builds``),
+   rows rolled up again against the rollup version recorded in ``ops.run_state``),
 2. has rollups on a day that entered the as-of range, ``(D0, D]`` (events dated in the future
    when they arrived),
 3. has rollups on a day that left a behaviour window, ``(D0 - w, D - w]`` for each window ``w``,
@@ -23,7 +23,7 @@ exactly the keys of the rows it wrote and of the versions those replaced (an upd
 ``event_date`` but may change the identifiers, hence the anchor), so only those keys are rolled
 up again, not whole days: a contact updated in a year-old partition costs one key, not the
 year-old day. The replaced versions are read from silver at the versions the previous build
-read (recorded in ``ops.profile_builds``); order lines change only with their order, so the
+read (recorded in ``ops.run_state``); order lines change only with their order, so the
 order's keys cover them. Of those keys, the rollup row is rolled up again only where a
 record's per-record partial changed, and the candidate rows only where its candidate rows did
 (``rolls`` and ``states``): an updated contact usually changes the second only.
@@ -44,24 +44,16 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pyspark.sql import Column, Observation
 from pyspark.sql import functions as F
-from pyspark.sql.types import (
-    ArrayType,
-    DataType,
-    DateType,
-    LongType,
-    MapType,
-    StringType,
-    StructField,
-    StructType,
-    TimestampType,
-)
+from pyspark.sql.types import ArrayType, DataType, MapType, StructType
 
 from cdp_spark.profile.build import identifier_hash, person_anchors
 from cdp_spark.profile.rollups import (
+    ANCHORED_TABLES,
+    ORDER_LINES,
     ORDERS,
     WRITTEN,
     table_candidate_rows,
@@ -69,7 +61,15 @@ from cdp_spark.profile.rollups import (
     union_all,
     with_anchor,
 )
-from cdp_spark.profile.schema import ANCHOR_TYPE, ANCHOR_VALUE, ROLLUP_KEY, profile_schema
+from cdp_spark.profile.schema import (
+    ANCHOR_TYPE,
+    ANCHOR_VALUE,
+    CANDIDATES,
+    ROLLUP_KEY,
+    ROLLUPS,
+    profile_schema,
+)
+from cdp_spark.runstate import RUN_STATE
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -78,40 +78,11 @@ if TYPE_CHECKING:
 
     from cdp_spark.identity.config import IdentityConfig
     from cdp_spark.profile.config import ProfileConfig
+    from cdp_spark.runstate import RunState
 
 
-#: ``ops.profile_builds``: one row per profile build, saying what the snapshot was built from.
-BUILDS = "ops.profile_builds"
-BUILDS_SCHEMA = StructType(
-    [
-        StructField("run_id", StringType(), False),
-        StructField("run_date", DateType(), False),
-        StructField("as_of_date", DateType(), False),
-        StructField("mode", StringType(), False),  # full | incremental
-        StructField("full_reason", StringType(), True),
-        StructField("profiles_version", LongType(), False),  # the gold.profiles version written
-        StructField("rollups_version", LongType(), False),  # gold.daily_rollups it was built from
-        StructField("candidates_version", LongType(), False),  # gold.attribute_candidates likewise
-        StructField("config_fingerprint", StringType(), False),
-        StructField("persons", LongType(), False),
-        StructField("persons_rebuilt", LongType(), False),
-        StructField("built_at", TimestampType(), False),
-        # silver table -> the version this build read: where the versions replaced later are
-        # read from. Null in records written before it existed (their next build rolls up days).
-        StructField("silver_versions", MapType(StringType(), LongType()), True),
-    ]
-)
-
-
-def build_record(builds: DataFrame | None, profiles_version: int | None) -> dict[str, Any] | None:
-    """The build that wrote ``profiles_version`` of ``gold.profiles`` (None if unrecorded)."""
-    if builds is None or profiles_version is None:
-        return None
-    rows = (
-        builds.where(F.col("profiles_version") == profiles_version).orderBy(F.col("built_at").desc()).limit(1)
-    )
-    found = rows.collect()
-    return found[0].asDict() if found else None
+#: The silver tables a profile build reads: their versions are among its recorded inputs.
+SILVER_READ: tuple[str, ...] = (*ANCHORED_TABLES, ORDER_LINES)
 
 
 #: Settings that change how a build is computed, not what it computes: changing them does
@@ -181,38 +152,41 @@ class Base:
     as_of: date
     rollups_version: int
     candidates_version: int
-    silver_versions: dict[str, int] | None = None
+    silver_versions: dict[str, int]  # silver table -> the version the build read (absent: none)
     persons: int | None = None  # rows of ``profiles``, as its build recorded them
 
 
 def reusable_base(
     previous: DataFrame | None,
-    build: dict[str, Any] | None,
+    build: RunState | None,
     run_date: date,
     config: ProfileConfig,
     fingerprint: str,
 ) -> Base | str:
-    """The previous snapshot with its build record, or why it cannot be reused (a full rebuild)."""
+    """The previous snapshot with the run that built it (its ``ops.run_state`` row), or why it
+    cannot be reused (a full rebuild)."""
     if previous is None:
         return "no previous profiles"
-    if build is None:
-        return f"the previous profiles have no record in {BUILDS}"
+    made = build.profile if build is not None else None
+    if build is None or made is None:
+        return f"the previous profiles have no record of their build in {RUN_STATE}"
     expected = [f.name for f in profile_schema(config.windows).fields]
     if previous.columns != expected:
         return "the previous profiles have another schema (new version or other windows)"
-    if build["config_fingerprint"] != fingerprint:
+    if made.config_fingerprint != fingerprint:
         return "profile.yaml or identity.yaml changed since the previous build"
-    as_of: date = build["as_of_date"]
-    if as_of > run_date:
-        return f"the previous profiles are as of {as_of}, after {run_date}"
-    silver = build.get("silver_versions")
+    if made.as_of_date > run_date:
+        return f"the previous profiles are as of {made.as_of_date}, after {run_date}"
+    rollups, candidates = build.outputs.get(ROLLUPS), build.outputs.get(CANDIDATES)
+    if rollups is None or candidates is None:
+        return f"the previous build's record in {RUN_STATE} names no {ROLLUPS} or {CANDIDATES} version"
     return Base(
         previous,
-        as_of,
-        int(build["rollups_version"]),
-        int(build["candidates_version"]),
-        {k: int(v) for k, v in silver.items()} if silver is not None else None,
-        int(build["persons"]) if build.get("persons") is not None else None,
+        made.as_of_date,
+        int(rollups),
+        int(candidates),
+        {t: int(v) for t, v in build.inputs.items() if t in SILVER_READ and v is not None},
+        made.persons,
     )
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pyspark.sql import Observation
@@ -40,10 +40,8 @@ from cdp_spark.profile.build import (
 )
 from cdp_spark.profile.config import ProfileConfig, profile_config
 from cdp_spark.profile.incremental import (
-    BUILDS,
-    BUILDS_SCHEMA,
+    SILVER_READ,
     Base,
-    build_record,
     changed_anchors,
     config_fingerprint,
     differing_keys,
@@ -82,7 +80,15 @@ from cdp_spark.profile.schema import (
     ROLLUP_SCHEMA,
     ROLLUPS,
 )
-from cdp_spark.runstate import read_before, versions_before
+from cdp_spark.runstate import (
+    LEGACY_TABLES,
+    RUN_STATE,
+    ProfileBuild,
+    current_versions,
+    read_at,
+    record,
+    start_from,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -133,9 +139,7 @@ def _rows_on(ctx: CdpContext, table: str, days: Sequence[date], version: int | N
 
 def silver_versions(ctx: CdpContext) -> dict[str, int]:
     """The current version of every silver table a profile build reads."""
-    return {
-        name: ctx.store.version(name) for name in (*ANCHORED_TABLES, ORDER_LINES) if ctx.store.exists(name)
-    }
+    return {name: ctx.store.version(name) for name in SILVER_READ if ctx.store.exists(name)}
 
 
 def silver_tables(
@@ -146,7 +150,7 @@ def silver_tables(
     ``versions``: read each table at that version (a build pins what it reads, and records it).
     """
     out: dict[str, DataFrame] = {}
-    for name in (*ANCHORED_TABLES, ORDER_LINES):
+    for name in SILVER_READ:
         if not (ctx.store.exists(name) if versions is None else name in versions):
             continue
         df = ctx.store.read(
@@ -204,10 +208,10 @@ class ProfileOptions(StageOptions):
         ROLLUPS,
         CANDIDATES,
         PROFILES,
-        BUILDS,
-        catalog.OPS_STAGE_STATE.name,
+        RUN_STATE,
+        *LEGACY_TABLES,
     ],
-    writes=[ROLLUPS, CANDIDATES, PROFILES, LIFECYCLE_CHANGES, BUILDS, catalog.OPS_STAGE_STATE.name],
+    writes=[ROLLUPS, CANDIDATES, PROFILES, LIFECYCLE_CHANGES, RUN_STATE],
 )
 def run_profile(ctx: CdpContext, rc: RunContext) -> StageResult:
     """Build profiles for the run date; option ``full`` rolls up every silver day again."""
@@ -220,16 +224,16 @@ def run_profile(ctx: CdpContext, rc: RunContext) -> StageResult:
         log.warning("profile: %s does not exist yet (no identities resolved); nothing to build", IDENTITY_MAP)
         result.metrics = {"persons": 0}
         return result
-    before = versions_before(ctx, rc, [PROFILES])
-    previous = read_before(ctx, PROFILES, before[PROFILES])
+    start = start_from(ctx, rc, [PROFILES])
+    before = start.versions[PROFILES]
+    previous = read_at(ctx, PROFILES, before)
     fingerprint = config_fingerprint(pcfg, icfg)
     if rc.options_as(ProfileOptions).full:
         base: Base | str = "full run requested"
     elif not store.exists(ROLLUPS):
         base = "no rollups yet"
     else:
-        builds = store.read(BUILDS) if store.exists(BUILDS) else None
-        base = reusable_base(previous, build_record(builds, before[PROFILES]), rc.run_date, pcfg, fingerprint)
+        base = reusable_base(previous, start.written(PROFILES, before), rc.run_date, pcfg, fingerprint)
         if isinstance(base, Base):
             base = _still_readable(ctx, base)
     full = isinstance(base, str)
@@ -310,6 +314,7 @@ def run_profile(ctx: CdpContext, rc: RunContext) -> StageResult:
         if not store.exists(table):
             store.create(table, schema, partition_by=[EVENT_MONTH])
 
+    identity_version = store.version(IDENTITY_MAP)  # recorded as read (nothing else writes it meanwhile)
     identity_map = store.read(IDENTITY_MAP)
     catalogue = product_catalogue(visible.get(ORDER_LINES))
     if isinstance(base, Base):
@@ -352,30 +357,21 @@ def run_profile(ctx: CdpContext, rc: RunContext) -> StageResult:
     stages = {r["lifecycle_stage"]: r["count"] for r in profiles.groupBy("lifecycle_stage").count().collect()}
     metrics["persons"] = sum(stages.values())
     metrics["lifecycle"] = dict(sorted(stages.items()))
-    record = (
-        rc.run_id,
-        rc.run_date,
-        rc.run_date,
-        metrics["mode"],
-        metrics["full_reason"],
-        store.version(PROFILES),
-        store.version(ROLLUPS),
-        store.version(CANDIDATES),
-        fingerprint,
-        metrics["persons"],
-        metrics.get("persons_rebuilt", metrics["persons"]),
-        datetime.now(timezone.utc),
-        versions,
+    out = record(
+        ctx,
+        rc,
+        inputs={PROFILES: before, IDENTITY_MAP: identity_version, **versions},
+        outputs=current_versions(ctx, [PROFILES, ROLLUPS, CANDIDATES, LIFECYCLE_CHANGES]),
+        profile=ProfileBuild(
+            as_of_date=rc.run_date,
+            mode=metrics["mode"],
+            full_reason=metrics["full_reason"],
+            config_fingerprint=fingerprint,
+            persons=metrics["persons"],
+            persons_rebuilt=metrics.get("persons_rebuilt", metrics["persons"]),
+        ),
     )
-    # Records of earlier versions lack silver_versions: the column is added on the first append.
-    out = store.write(
-        BUILDS,
-        ctx.spark.createDataFrame([record], BUILDS_SCHEMA),
-        mode="append",
-        txn=rc.txn(BUILDS),
-        schema_evolution=True,
-    )
-    result.wrote(BUILDS, None if out.skipped else out.version)
+    result.wrote(RUN_STATE, None if out.skipped else out.version)
     laps.lap("record_build")
     metrics["step_seconds"] = laps.seconds
     result.metrics = metrics
@@ -487,14 +483,12 @@ def _touched_keys(
     """Rollup keys the silver rows written since ``base`` touch, flagged ``rolls`` and ``states``
     (:func:`~cdp_spark.profile.incremental.touched_keys`), checkpointed (read several times).
 
-    None (whole days are rolled up, as exact and slower) when the previous build did not
-    record the silver versions it read, a table has no ``_run_date``, or a version it read
-    cannot be read any more (vacuumed). Sets ``rolled_up`` and the counts in ``metrics``.
+    None (whole days are rolled up, as exact and slower) when a table has no ``_run_date``,
+    or a version the previous build read cannot be read any more (vacuumed). Sets
+    ``rolled_up`` and the counts in ``metrics``.
     """
     reason = None
-    if base.silver_versions is None:
-        reason = f"the previous build's record in {BUILDS} has no silver versions"
-    elif any("_run_date" not in df.columns for name, df in tables.items() if name in ANCHORED_TABLES):
+    if any("_run_date" not in df.columns for name, df in tables.items() if name in ANCHORED_TABLES):
         reason = "a silver table has no _run_date column"
     else:
         obs = Observation("profile_written")

@@ -7,11 +7,13 @@ Order of work, so a bad definition or a stale profile publishes nothing:
 2. check that ``gold.profiles`` is as of the run date (tags of a date are computed from the
    profile of that date);
 3. find the snapshot to compare against: on the first run of a date the current
-   ``gold.tags``, recorded in ``ops.stage_state``; on a rerun the recorded version
-   (time travel), so a rerun reproduces the same tables and the same changes. Rerunning an
-   older date after later dates is refused (:func:`cdp_spark.runstate.versions_before`);
+   ``gold.tags``; on a rerun the version the date's first run started from, read from
+   ``ops.run_state`` (time travel), so a rerun reproduces the same tables and the same
+   changes. Rerunning an older date after later dates is refused
+   (:func:`cdp_spark.runstate.start_from`);
 4. evaluate, diff, overwrite ``gold.tags`` and replace the run date's partition of
-   ``gold.tag_changes``, both with idempotency tokens.
+   ``gold.tag_changes``, both with idempotency tokens; then record the run in
+   ``ops.run_state``.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from cdp_spark.errors import CdpSparkError, ConfigError
 from cdp_spark.pipeline import RunContext, StageResult, stage
 from cdp_spark.profile.config import profile_config
 from cdp_spark.profile.schema import PROFILES
-from cdp_spark.runstate import read_before, versions_before
+from cdp_spark.runstate import LEGACY_TABLES, RUN_STATE, current_versions, read_at, record, start_from
 from cdp_spark.tags.config import tags_config, tags_source
 from cdp_spark.tags.engine import (
     CHANGED,
@@ -53,8 +55,8 @@ TAG_CHANGES = catalog.GOLD_TAG_CHANGES.name
     "tags",
     depends_on=["profile"],
     description="gold.profiles → declared tags of tags.yaml (gold.tags, gold.tag_changes)",
-    reads=[catalog.GOLD_PROFILES.name, TAGS, catalog.OPS_STAGE_STATE.name],
-    writes=[TAGS, TAG_CHANGES, catalog.OPS_STAGE_STATE.name],
+    reads=[catalog.GOLD_PROFILES.name, TAGS, RUN_STATE, *LEGACY_TABLES],
+    writes=[TAGS, TAG_CHANGES, RUN_STATE],
 )
 def run_tags(ctx: CdpContext, rc: RunContext) -> StageResult:
     """Evaluate ``tags.yaml`` over the run date's profiles; see the module docstring for the order."""
@@ -70,6 +72,7 @@ def run_tags(ctx: CdpContext, rc: RunContext) -> StageResult:
         result.metrics = {"persons": 0, "tags_defined": len(config.tags)}
         return result
 
+    profiles_version = store.version(PROFILES)  # recorded as read (nothing else writes it meanwhile)
     profiles = store.read(PROFILES)
     stats = profiles.agg(
         F.count(F.lit(1)).alias("n"), F.min("as_of_date").alias("first"), F.max("as_of_date").alias("last")
@@ -83,8 +86,8 @@ def run_tags(ctx: CdpContext, rc: RunContext) -> StageResult:
             "(or run the nightly pipeline for that date)."
         )
 
-    before = versions_before(ctx, rc, [TAGS])
-    previous = read_before(ctx, TAGS, before[TAGS])
+    before = start_from(ctx, rc, [TAGS]).versions
+    previous = read_at(ctx, TAGS, before[TAGS])
     diff = diff_tags(previous, evaluate_tags(profiles, config.tags), run_date=rc.run_date)
 
     out = store.write(TAGS, conform(diff.tags, TAGS_SCHEMA), mode="overwrite", txn=rc.txn(TAGS))
@@ -99,6 +102,13 @@ def run_tags(ctx: CdpContext, rc: RunContext) -> StageResult:
         txn=rc.txn(TAG_CHANGES),
     )
     result.wrote(TAG_CHANGES, None if out.skipped else out.version)
+    out = record(
+        ctx,
+        rc,
+        inputs={TAGS: before[TAGS], PROFILES: profiles_version},
+        outputs=current_versions(ctx, [TAGS, TAG_CHANGES]),
+    )
+    result.wrote(RUN_STATE, None if out.skipped else out.version)
 
     counts = diff.counts()
     defined = [t.name for t in config.tags]
