@@ -149,7 +149,9 @@ def test_mapping_errors_name_file_and_key(tmp_path: Path) -> None:
     _, problems = load_mappings(folder, known_sources={"web", "app"})
     text = "\n".join(problems)
     web, app = str(folder / "web.yaml"), str(folder / "app.yaml")
-    assert f"{web}: target: Input should be 'silver.events'" in text
+    assert (
+        f"{web}: target: not a mappable silver table; did you mean 'silver.events'? expected one of" in text
+    )
     assert f"{web}: fileds: unknown key; did you mean 'fields'?" in text
     assert f"{app}: event_time.std.default_tz: expected an IANA time zone" in text
     assert f"{app}: fields.event_id.std: unknown standardiser 'emial'; did you mean 'email'?" in text

@@ -276,8 +276,10 @@ class SourceMapping(StrictModel):
     @classmethod
     def _mappable(cls, value: str) -> str:
         if value not in S.MAPPABLE_TABLES:
+            close = difflib.get_close_matches(value, S.MAPPABLE_TABLES, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
             raise ValueError(
-                f"{value!r} is not a mappable silver table; expected one of {', '.join(S.MAPPABLE_TABLES)}"
+                f"not a mappable silver table; {hint}expected one of {', '.join(S.MAPPABLE_TABLES)}"
             )
         return value
 
