@@ -133,11 +133,7 @@ def cli_command() -> list[str]:
     return [str(entry)] if entry.exists() else [sys.executable, "-m", "cdp_spark.cli"]
 
 
-@pytest.fixture(scope="session")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
-    """The smallest demo that exercises every summary line (see tests/test_demo.py), shared by
-    the demo, catalogue and README tests; they read its workspace and never write to it."""
-    ws = tmp_path_factory.mktemp("demo") / "ws"
+def _run_demo(ws: Path) -> DemoRun:
     args = ["--workspace", str(ws), "demo", "--persons", str(DEMO_PERSONS), "--days", str(DEMO_DAYS)]
     args += ["--seed", str(DEMO_SEED), "--start-date", DEMO_DATES[0]]
     t0 = time.perf_counter()
@@ -149,7 +145,36 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
         env={**os.environ, "PYSPARK_PYTHON": sys.executable},
         timeout=1700,
     )
-    seconds = time.perf_counter() - t0
-    print(f"cdp-spark demo --persons {DEMO_PERSONS} --days {DEMO_DAYS} took {seconds:.1f} s")
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
-    return DemoRun(ws, proc, seconds)
+    return DemoRun(ws, proc, time.perf_counter() - t0)
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
+    """The smallest demo that exercises every summary line (see tests/test_demo.py), shared by
+    the demo, catalogue, facade and README tests; they read its workspace and never write to it.
+
+    Run once per test run, not per xdist worker: the first worker to get here runs it under a
+    file lock in the run's shared temp folder and saves its output; another waits and reuses it.
+    """
+    import fcntl
+    import json
+
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # this run's own folder
+    saved = shared / "demo-run.json"
+    with open(shared / "demo-run.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if saved.exists():
+            data = json.loads(saved.read_text())
+            proc = subprocess.CompletedProcess(
+                data["args"], data["returncode"], data["stdout"], data["stderr"]
+            )
+            run = DemoRun(Path(data["workspace"]), proc, data["seconds"])
+        else:
+            run = _run_demo(tmp_path_factory.mktemp("demo") / "ws")
+            fields = {"args": run.proc.args, "returncode": run.proc.returncode, "stdout": run.proc.stdout}
+            fields |= {"stderr": run.proc.stderr, "workspace": str(run.workspace), "seconds": run.seconds}
+            saved.write_text(json.dumps(fields))
+            print(f"cdp-spark demo --persons {DEMO_PERSONS} --days {DEMO_DAYS} took {run.seconds:.1f} s")
+    assert run.proc.returncode == 0, run.proc.stdout[-3000:] + run.proc.stderr[-5000:]
+    return run
